@@ -1,0 +1,165 @@
+"""Config + source schemas -> one TablePlan per table: ordered, named Spark Column expressions.
+
+Compiling starts no Spark job and reads no data. The plan also carries the row checks that must
+pass before anything is written, and the (input, pseudonym) pairs of key domains that the run
+uses to detect collisions.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from engine.config.model import Config, TableConfig
+from engine.errors import ConfigError, Problem
+from engine.keys import MasterKey
+from engine.techniques import TECHNIQUES, BuildContext
+from engine.techniques.keyed import Pseudonymize
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A boolean Column that is true on rows a rule cannot process, with what to tell the user."""
+
+    column: str
+    technique: str
+    invalid: Column
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """The canonical input and the pseudonym of one column in a key domain."""
+
+    domain: str
+    column: str
+    canonical: Column
+    output: Column
+
+
+@dataclass
+class TablePlan:
+    """The compiled form of one table: what to select, and what to check first."""
+
+    table: TableConfig
+    columns: list[tuple[str, Column]] = field(default_factory=list)
+    checks: list[RowCheck] = field(default_factory=list)
+    key_pairs: list[KeyPair] = field(default_factory=list)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    def apply(self, source: DataFrame) -> DataFrame:
+        """Return ``source`` anonymized: one select of the compiled columns, in source order."""
+        return source.select(*[expression.alias(name) for name, expression in self.columns])
+
+
+def _problem(table: TableConfig, column: str | None, code: str, message: str, fix: str,
+             where_path: str | None = None) -> Problem:
+    rule = table.rule_for(column) if column else None
+    where = rule.where if rule else table.where
+    path = where_path or (rule.where.path if rule else f"{table.where.path}.columns")
+    return Problem(code=code, message=message, fix=fix, file=where.file, line=where.line, path=path)
+
+
+def check_table_schema(table: TableConfig, schema: T.StructType, config: Config) -> list[Problem]:
+    """List every mismatch between one table's rules and its source schema."""
+    problems: list[Problem] = []
+    source_names = [f.name for f in schema.fields]
+    lowered = {name.lower() for name in source_names}
+    missing = [name for name in source_names if table.rule_for(name) is None]
+    for name in missing:
+        problems.append(
+            _problem(
+                table, None, "RULE_MISSING",
+                f"table '{table.name}': column '{name}' has no rule, and columns without rules are "
+                "never copied",
+                f"add '{name}: <technique>' under tables.{table.name}.columns "
+                "(keep only if it identifies nobody)",
+                where_path=f"{table.where.path}.columns.{name}",
+            )
+        )
+    seen: dict[str, str] = {}
+    for column, rule in table.rules.items():
+        key = column.lower()
+        if key in seen:
+            problems.append(_problem(table, column, "RULE_DUPLICATE",
+                                     f"columns '{seen[key]}' and '{column}' are the same column "
+                                     "(names match case-insensitively, as in Spark)",
+                                     "keep one rule for the column"))
+        seen[key] = column
+        if key not in lowered:
+            close = difflib.get_close_matches(column, source_names, n=1)
+            problems.append(_problem(table, column, "COLUMN_NOT_FOUND",
+                                     f"table '{table.name}' has no column '{column}' in its source",
+                                     f"did you mean '{close[0]}'?" if close else "remove the rule"))
+    ctx = BuildContext(table=table, schema=schema, domains=config.domains, subkey=_no_key)
+    for column, rule in table.rules.items():
+        source_field = ctx.field(column)
+        if source_field is None:
+            continue
+        for finding in TECHNIQUES[rule.technique].check_field(rule, source_field, ctx):
+            path = rule.where.path + (f".{rule.technique}.{finding.param}" if finding.param else "")
+            problems.append(Problem(code=finding.code, message=f"table '{table.name}', column "
+                                    f"'{column}': {finding.message}", fix=finding.fix,
+                                    file=rule.where.file, line=rule.where.line, path=path))
+    for name in table.quasi_identifiers:
+        if name.lower() not in lowered:
+            problems.append(_problem(table, None, "COLUMN_NOT_FOUND",
+                                     f"quasi-identifier '{name}' is not a column of '{table.name}'",
+                                     "fix the name in quasi_identifiers",
+                                     where_path=f"{table.where.path}.quasi_identifiers"))
+    for name in table.source.types:
+        if name.lower() not in lowered:
+            problems.append(_problem(table, None, "COLUMN_NOT_FOUND",
+                                     f"declared type for '{name}', which is not a column of '{table.name}'",
+                                     "fix the name under source.types",
+                                     where_path=f"{table.where.path}.source.types.{name}"))
+    return problems
+
+
+def _no_key(purpose: str, domain: str) -> bytes:
+    raise AssertionError("schema checks never build key material")
+
+
+def check_schemas(config: Config, schemas: dict[str, T.StructType]) -> None:
+    """Raise ConfigError listing every table/rule mismatch; return quietly when all fit."""
+    problems: list[Problem] = []
+    for name, table in config.tables.items():
+        problems.extend(check_table_schema(table, schemas[name], config))
+    if problems:
+        raise ConfigError(problems)
+
+
+def compile_table(table: TableConfig, schema: T.StructType, config: Config, key: MasterKey) -> TablePlan:
+    """Compile one table's rules into Column expressions, in source column order."""
+    ctx = BuildContext(table=table, schema=schema, domains=config.domains, subkey=key.subkey)
+    plan = TablePlan(table=table)
+    for source_field in schema.fields:
+        rule = table.rule_for(source_field.name)
+        assert rule is not None, "check_schemas() runs first and reports columns without rules"
+        technique = TECHNIQUES[rule.technique]
+        value = F.col(source_field.name)
+        expression = technique.build(value, source_field, rule, ctx)
+        invalid = technique.invalid(value, source_field, rule, ctx)
+        if invalid is not None:
+            plan.checks.append(RowCheck(source_field.name, rule.technique, invalid))
+        if expression is None:
+            continue
+        plan.columns.append((source_field.name, expression))
+        if isinstance(technique, Pseudonymize):
+            domain = config.domains[str(rule.params["domain"])]
+            if domain.key:
+                canonical, _ = technique.encoded_input(rule, ctx)
+                plan.key_pairs.append(KeyPair(domain.name, source_field.name, canonical, expression))
+    return plan
+
+
+def compile_config(config: Config, schemas: dict[str, T.StructType], key: MasterKey) -> dict[str, TablePlan]:
+    """Check the config against ``schemas`` and compile every table."""
+    check_schemas(config, schemas)
+    return {name: compile_table(table, schemas[name], config, key) for name, table in config.tables.items()}

@@ -1,0 +1,92 @@
+"""Keyed HMAC-SHA256 as a Spark Column, and the output forms of a pseudonym.
+
+HMAC(K, m) = SHA256((K0 xor opad) || SHA256((K0 xor ipad) || m)), as RFC 2104 defines it. With
+K fixed per domain, both padded keys are constant 64-byte binary literals, so the whole function is
+two ``sha2`` calls and two ``concat`` calls: built-ins that Spark runs in generated code, with no
+row sent to Python. Binary literals are hidden in plans by the session's redaction setting
+(see ``engine.session``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from engine.config.model import Domain
+
+_BLOCK_BYTES = 64
+DEFAULT_BITS = {"hex": 128, "base32": 120}
+# Widest integer pseudonym for each integer column type: the sign bit stays clear.
+INTEGER_BITS = {T.ByteType: 7, T.ShortType: 15, T.IntegerType: 31, T.LongType: 63}
+_MAX_INTEGER_BITS = 63
+
+
+def padded_keys(key: bytes) -> tuple[bytes, bytes]:
+    """Return the inner and outer padded keys of HMAC-SHA256 for ``key``."""
+    if len(key) > _BLOCK_BYTES:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK_BYTES, b"\x00")
+    inner = bytes(byte ^ 0x36 for byte in key)
+    outer = bytes(byte ^ 0x5C for byte in key)
+    return inner, outer
+
+
+def hmac_sha256_hex(key: bytes, message: Column) -> Column:
+    """Return HMAC-SHA256 of ``message`` (BINARY or STRING as UTF-8) as 64 lower-case hex digits.
+
+    NULL in gives NULL out.
+    """
+    inner_key, outer_key = padded_keys(key)
+    data = message.cast("binary")
+    inner = F.unhex(F.sha2(F.concat(F.lit(inner_key), data), 256))
+    return F.sha2(F.concat(F.lit(outer_key), inner), 256)
+
+
+def output_bits(domain: Domain, dtype: T.DataType) -> int:
+    """Return how many bits of the HMAC the pseudonym keeps for a column of type ``dtype``."""
+    if domain.format == "integer":
+        widest = integer_bits_for(dtype)
+        return min(domain.bits or widest, widest)
+    return domain.bits or DEFAULT_BITS[domain.format]
+
+
+def integer_bits_for(dtype: T.DataType) -> int:
+    for type_class, bits in INTEGER_BITS.items():
+        if isinstance(dtype, type_class):
+            return bits
+    return _MAX_INTEGER_BITS
+
+
+def render(digest_hex: Column, domain: Domain, dtype: T.DataType) -> Column:
+    """Turn a hex HMAC into the domain's output form, typed for a column of ``dtype``."""
+    bits = output_bits(domain, dtype)
+    if domain.format == "integer":
+        # 16 hex digits are 64 bits; conv() reads them as an unsigned number.
+        unsigned = F.conv(F.substring(digest_hex, 1, 16), 16, 10).cast(T.DecimalType(20, 0))
+        number = F.pmod(unsigned, F.lit(2**bits).cast(T.DecimalType(20, 0)))
+        target = dtype if isinstance(dtype, tuple(INTEGER_BITS)) else T.LongType()
+        value = number.cast(target)
+        return value if not isinstance(dtype, T.StringType) else value.cast("string")
+    if domain.format == "base32":
+        text = _base32hex(digest_hex, bits)
+    else:
+        text = F.substring(digest_hex, 1, bits // 4)
+    return F.concat(F.lit(domain.prefix), text) if domain.prefix else text
+
+
+def _base32hex(digest_hex: Column, bits: int) -> Column:
+    # conv() handles up to 64 bits, so 40-bit slices (10 hex digits, 8 base-32 digits) are
+    # converted one by one. The alphabet is RFC 4648 base32hex, lower-cased.
+    chunks = []
+    for start in range(0, (bits + 39) // 40):
+        piece = F.substring(digest_hex, start * 10 + 1, 10)
+        chunks.append(F.lpad(F.lower(F.conv(piece, 16, 32)), 8, "0"))
+    return F.substring(F.concat(*chunks), 1, bits // 5)
+
+
+def pseudonym(key: bytes, canonical: Column, domain: Domain, dtype: T.DataType) -> Column:
+    """Return the pseudonym of already-canonical text, in the domain's output form."""
+    return render(hmac_sha256_hex(key, canonical), domain, dtype)

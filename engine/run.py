@@ -1,0 +1,301 @@
+"""Execute a compiled config: check the input, then write every table to Delta.
+
+Order of work, so that a rejected run writes nothing:
+1. read source schemas, check the config against them, compile;
+2. one checking job per table (malformed CSV rows, values a rule cannot process), and one per
+   key domain (pseudonym collisions);
+3. one Delta commit per table. If a later table fails, the tables already written are rolled
+   back: restored to their previous version, or removed if this run created them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from functools import reduce
+
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from engine import __version__
+from engine.compile import TablePlan, compile_config
+from engine.config.model import Config, SourceSpec, TableConfig, TargetSpec
+from engine.errors import DataRejectedError, Problem
+from engine.io import CORRUPT_COLUMN, Source, current_version, read_source, roll_back, write_delta
+from engine.keys import MasterKey
+
+log = logging.getLogger("engine.run")
+# How many line numbers a malformed-row message lists per file.
+MAX_LINES_SHOWN = 5
+
+
+@dataclass
+class TableReport:
+    table: str
+    target: str
+    rows_in: int
+    rows_out: int
+    seconds: float
+    delta_version: int
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    config_name: str
+    config_sha256: str
+    engine_version: str
+    key_fingerprint: str
+    status: str = "running"
+    seconds: float = 0.0
+    check_seconds: float = 0.0
+    tables: list[TableReport] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class Overrides:
+    """Command-line replacements for the config's source and target base folders."""
+
+    source_root: str | None = None
+    target_root: str | None = None
+    only_tables: tuple[str, ...] = ()
+
+
+def apply_overrides(config: Config, overrides: Overrides) -> Config:
+    """Return ``config`` with its tables' paths re-rooted and filtered as ``overrides`` says."""
+    tables = {}
+    for name, table in config.tables.items():
+        if overrides.only_tables and name not in overrides.only_tables:
+            continue
+        source, target = table.source, table.target
+        if overrides.source_root and source.format != "table":
+            source = _rerooted_source(source, overrides.source_root, name)
+        if overrides.target_root:
+            target = TargetSpec(path=f"{overrides.target_root.rstrip('/')}/{name}", table=None,
+                                mode=target.mode, where=target.where)
+        tables[name] = TableConfig(name, source, target, table.rules, table.quasi_identifiers, table.where)
+    return Config(config.name, config.file, config.sha256, config.key, config.domains, tables,
+                  config.draft, config.description, config.extras)
+
+
+def _rerooted_source(source: SourceSpec, root: str, name: str) -> SourceSpec:
+    leaf = str(source.path).rstrip("/").rsplit("/", 1)[-1] if source.path else name
+    return SourceSpec(source.format, f"{root.rstrip('/')}/{leaf}", source.table, source.options,
+                      source.types, source.where)
+
+
+def target_label(target: TargetSpec) -> str:
+    return target.table or str(target.path)
+
+
+def commit_metadata(config: Config, key: MasterKey, run_id: str) -> dict[str, str]:
+    """Return what every Delta commit of the run records; the key appears only as fingerprint."""
+    return {
+        "anonymizer": "anon-engine",
+        "engine_version": __version__,
+        "config_name": config.name,
+        "config_sha256": config.sha256,
+        "key_fingerprint": key.fingerprint,
+        "run_id": run_id,
+    }
+
+
+def read_sources(spark: SparkSession, config: Config) -> dict[str, Source]:
+    return {name: read_source(spark, table.source) for name, table in config.tables.items()}
+
+
+def prepare(spark: SparkSession, config: Config, key: MasterKey) -> tuple[dict[str, Source], dict[str, TablePlan]]:
+    """Read schemas and compile; raises ConfigError when the rules do not fit the sources."""
+    sources = read_sources(spark, config)
+    schemas = {name: source.schema for name, source in sources.items()}
+    return sources, compile_config(config, schemas, key)
+
+
+def check_input(sources: dict[str, Source], plans: dict[str, TablePlan]) -> dict[str, int]:
+    """Run the pre-write checks; return the row count of each table or raise DataRejectedError."""
+    problems: list[Problem] = []
+    counts: dict[str, int] = {}
+    for name, plan in plans.items():
+        rows, table_problems = _check_table(sources[name], plan)
+        counts[name] = rows
+        problems.extend(table_problems)
+    problems.extend(_check_collisions(sources, plans))
+    if problems:
+        raise DataRejectedError(problems)
+    return counts
+
+
+def _check_table(source: Source, plan: TablePlan) -> tuple[int, list[Problem]]:
+    table = plan.table
+    aggregates = [F.count(F.lit(1)).alias("rows")]
+    if source.checks_corrupt_rows:
+        aggregates.append(F.count_if(F.col(CORRUPT_COLUMN).isNotNull()).alias("corrupt"))
+    for index, check in enumerate(plan.checks):
+        aggregates.append(F.count_if(F.coalesce(check.invalid, F.lit(False))).alias(f"check_{index}"))
+    # One aggregation job per table; only counts come back to the driver.
+    if source.checks_corrupt_rows:
+        # Spark refuses CSV queries that read only the corrupt-record column, and pruned columns
+        # are not parsed at all. Hashing every column makes the parser read the whole row.
+        every_column = [F.col(f"`{f.name}`") for f in source.schema.fields]
+        aggregates.append(F.max(F.xxhash64(*every_column)).alias("_all_columns"))
+    result = source.frame.agg(*aggregates).first()
+    assert result is not None
+    problems: list[Problem] = []
+    if source.checks_corrupt_rows and result["corrupt"]:
+        problems.append(_corrupt_problem(source, table, int(result["corrupt"])))
+    for index, check in enumerate(plan.checks):
+        bad = int(result[f"check_{index}"])
+        if bad:
+            rule = table.rule_for(check.column)
+            assert rule is not None
+            problems.append(
+                Problem(
+                    code="VALUE_REJECTED",
+                    message=f"table '{table.name}', column '{check.column}': {bad} value(s) cannot be "
+                    f"processed by '{check.technique}' (wrong format for the rule or its domain)",
+                    fix="fix the source rows, or adjust the rule (date format, domain type)",
+                    file=rule.where.file,
+                    line=rule.where.line,
+                    path=rule.where.path,
+                )
+            )
+    return int(result["rows"]), problems
+
+
+def _corrupt_problem(source: Source, table: TableConfig, count: int) -> Problem:
+    places = _corrupt_lines(source)
+    located = "; ".join(
+        f"{path} line(s) {', '.join(str(n) for n in lines)}" for path, lines in sorted(places.items())
+    )
+    return Problem(
+        code="MALFORMED_ROW",
+        message=f"table '{table.name}': {count} malformed CSV row(s) (wrong number of fields or "
+        f"bad quoting) at {located or 'unknown lines'}",
+        fix="repair those rows in the source file, or check the delimiter and quote options",
+        file=table.source.where.file,
+        line=table.source.where.line,
+        path=table.source.where.path,
+    )
+
+
+def _corrupt_lines(source: Source) -> dict[str, list[int]]:
+    """Find the file and line numbers of malformed rows without bringing their text to the driver.
+
+    Only runs once a malformed row is known to exist: it numbers the lines of the affected files
+    and joins them with the first line of each malformed record, all inside Spark.
+    """
+    spark = source.frame.sparkSession
+    # Spark rejects CSV queries that read only the corrupt-record column, so the grouping also
+    # keeps the first data column.
+    first_column = F.col(f"`{source.schema.fields[0].name}`")
+    bad = (
+        source.frame.where(F.col(CORRUPT_COLUMN).isNotNull())
+        .groupBy(
+            F.col("_metadata.file_path").alias("file"),
+            F.substring_index(F.col(CORRUPT_COLUMN), "\n", 1).alias("text"),
+            first_column.isNull().alias("first_is_null"),
+        )
+        .count()
+        .select("file", "text")
+    )
+    files = [row["file"] for row in bad.select("file").distinct().limit(20).collect()]
+    result: dict[str, list[int]] = {}
+    for path in files:
+        numbered = spark.read.text(path).rdd.zipWithIndex().map(lambda pair: (pair[0][0], pair[1] + 1))
+        lines = spark.createDataFrame(numbered, "text string, line long")
+        matches = (
+            lines.join(bad.where(F.col("file") == path).select("text"), "text")
+            .select("line")
+            .orderBy("line")
+            .limit(MAX_LINES_SHOWN)
+        )
+        result[path] = [int(row["line"]) for row in matches.collect()]
+    return result
+
+
+def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan]) -> list[Problem]:
+    """Count distinct inputs and distinct pseudonyms per key domain, across all its columns."""
+    by_domain: dict[str, list[DataFrame]] = {}
+    for name, plan in plans.items():
+        for pair in plan.key_pairs:
+            frame = sources[name].frame.select(
+                pair.canonical.alias("input"), pair.output.cast("string").alias("output")
+            ).where(F.col("input").isNotNull())
+            by_domain.setdefault(pair.domain, []).append(frame)
+    problems = []
+    for domain, frames in sorted(by_domain.items()):
+        union = reduce(DataFrame.unionAll, frames)
+        counts = union.agg(
+            F.count_distinct("input").alias("inputs"), F.count_distinct("output").alias("outputs")
+        ).first()
+        assert counts is not None
+        if counts["inputs"] != counts["outputs"]:
+            problems.append(
+                Problem(
+                    code="PSEUDONYM_COLLISION",
+                    message=f"domain '{domain}': {counts['inputs']} distinct values gave only "
+                    f"{counts['outputs']} distinct pseudonyms",
+                    fix="raise 'bits' for this domain (or use a wider column type)",
+                    path=f"domains.{domain}",
+                )
+            )
+    return problems
+
+
+def execute(spark: SparkSession, config: Config, key: MasterKey) -> RunReport:
+    """Check, anonymize and write every table of ``config``; return the run report."""
+    started = time.monotonic()
+    run_id = uuid.uuid4().hex
+    report = RunReport(run_id, config.name, config.sha256, __version__, key.fingerprint)
+    sources, plans = prepare(spark, config, key)
+    check_input(sources, plans)
+    report.check_seconds = round(time.monotonic() - started, 3)
+    log.info("input checks passed for %d table(s) in %.1f s", len(plans), report.check_seconds)
+    metadata = commit_metadata(config, key, run_id)
+    previous = {name: current_version(spark, config.tables[name].target) for name in plans}
+    written: list[str] = []
+    try:
+        for name, plan in plans.items():
+            report.tables.append(_write_table(sources[name], plan, metadata))
+            written.append(name)
+    except BaseException:
+        report.status = "failed"
+        for name in reversed(written):
+            log.warning("rolling back table %s", name)
+            roll_back(spark, config.tables[name].target, previous[name])
+        raise
+    report.status = "succeeded"
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _write_table(source: Source, plan: TablePlan, metadata: dict[str, str]) -> TableReport:
+    started = time.monotonic()
+    counted_in = Observation(f"rows_in_{plan.table.name}")
+    counted_out = Observation(f"rows_out_{plan.table.name}")
+    frame = source.data.observe(counted_in, F.count(F.lit(1)).alias("rows"))
+    output = plan.apply(frame).observe(counted_out, F.count(F.lit(1)).alias("rows"))
+    version = write_delta(output, plan.table.target, metadata)
+    seconds = round(time.monotonic() - started, 3)
+    table_report = TableReport(
+        table=plan.table.name,
+        target=target_label(plan.table.target),
+        rows_in=int(counted_in.get["rows"]),
+        rows_out=int(counted_out.get["rows"]),
+        seconds=seconds,
+        delta_version=version,
+    )
+    log.info("table %s: %d rows in, %d rows out, %.1f s, Delta version %d", table_report.table,
+             table_report.rows_in, table_report.rows_out, seconds, version)
+    return table_report
+
+
+def output_schema(plan: TablePlan, source: Source) -> T.StructType:
+    """Return the schema the table will have, without running anything."""
+    return plan.apply(source.data).schema

@@ -1,0 +1,89 @@
+"""Techniques that need no key: keep, drop, null, constant and the sql escape hatch."""
+
+from __future__ import annotations
+
+from pyspark.errors import PySparkException
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from engine.config.model import Rule
+from engine.techniques.base import BuildContext, Finding, Param, Technique
+
+
+class Keep(Technique):
+    name = "keep"
+    summary = "copy the value unchanged (for columns that identify nobody)"
+    keeps_values = True
+
+    def build(self, value: Column, field: T.StructField, rule: Rule, ctx: BuildContext) -> Column:
+        return value
+
+
+class Drop(Technique):
+    name = "drop"
+    summary = "leave the column out of the output table"
+
+    def build(self, value: Column, field: T.StructField, rule: Rule, ctx: BuildContext) -> None:
+        return None
+
+
+class Null(Technique):
+    name = "null"
+    summary = "replace every value with NULL, keeping the column and its type"
+
+    def build(self, value: Column, field: T.StructField, rule: Rule, ctx: BuildContext) -> Column:
+        return F.lit(None).cast(field.dataType)
+
+
+class Constant(Technique):
+    name = "constant"
+    summary = "replace every non-NULL value with one constant of the column's type"
+    params = (
+        Param("value", (str, int, float, bool), required=True, doc="the replacement value"),
+    )
+
+    def check_field(self, rule: Rule, field: T.StructField, ctx: BuildContext) -> list[Finding]:
+        if isinstance(field.dataType, (T.StructType, T.ArrayType, T.MapType, T.BinaryType)):
+            return [
+                Finding(
+                    "TYPE_UNSUPPORTED",
+                    f"constant cannot produce a {field.dataType.simpleString()} column",
+                    "use null, drop, or an sql rule",
+                )
+            ]
+        return []
+
+    def build(self, value: Column, field: T.StructField, rule: Rule, ctx: BuildContext) -> Column:
+        # NULL stays NULL, so the constant does not invent values where the source had none.
+        replacement = F.lit(self.param(rule, "value")).try_cast(field.dataType)
+        return F.when(value.isNotNull(), replacement)
+
+
+class Sql(Technique):
+    name = "sql"
+    summary = "any Spark SQL expression over the source columns (the escape hatch)"
+    params = (Param("expr", (str,), required=True, doc="a Spark SQL expression, e.g. upper(CITY)"),)
+
+    def check_combination(self, params: dict[str, object]) -> list[Finding]:
+        if not str(params["expr"]).strip():
+            return [Finding("PARAM_EMPTY", "parameter 'expr' of 'sql' is empty", "write an expression", "expr")]
+        return []
+
+    def check_field(self, rule: Rule, field: T.StructField, ctx: BuildContext) -> list[Finding]:
+        # Parsing needs the JVM but no data; analysis errors surface when the plan is built.
+        try:
+            F.expr(str(rule.params["expr"]))
+        except PySparkException as exc:
+            return [
+                Finding(
+                    "SQL_INVALID",
+                    f"the sql expression does not parse ({type(exc).__name__})",
+                    "check the expression in a notebook with spark.sql('SELECT ...')",
+                    "expr",
+                )
+            ]
+        return []
+
+    def build(self, value: Column, field: T.StructField, rule: Rule, ctx: BuildContext) -> Column:
+        return F.expr(str(rule.params["expr"]))

@@ -1,0 +1,96 @@
+"""spark-submit entry point: anonymize the tables of one rule file into Delta.
+
+Exit codes: 0 done; 2 usage error; 3 invalid config; 4 key missing or unusable;
+5 input data rejected; 1 anything else. Nothing is written unless the exit code is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from engine.errors import EXIT_FAILURE, EXIT_INVALID_CONFIG, EXIT_USAGE, AnonymizationError, ConfigError, Problem
+
+log = logging.getLogger("anonymize")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="anonymize",
+        description="Anonymize source tables into Delta Lake as a rule file says.",
+        epilog="Exit codes: 0 done, 2 usage, 3 invalid config, 4 key unusable, 5 input rejected, 1 other.",
+    )
+    parser.add_argument("--config", required=True, help="path of the YAML rule file")
+    parser.add_argument("--report", help="write the JSON run report to this file as well as stdout")
+    parser.add_argument("--source-root", help="folder replacing the config's source base path")
+    parser.add_argument("--target-root", help="folder replacing the config's target base path")
+    parser.add_argument("--tables", help="comma-separated subset of tables to run")
+    parser.add_argument("--validate-only", action="store_true",
+                        help="check the config, key and source schemas, then stop without reading rows")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else 0
+    try:
+        return run(args)
+    except AnonymizationError as exc:
+        log.error("%s failed (exit %d):\n%s", exc.code, exc.exit_code, exc)
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the job boundary turns any failure into exit 1
+        # Spark exceptions can quote row values, so only the class name is logged.
+        log.error("run failed with %s; see the Spark driver log for the stack trace", type(exc).__name__)
+        return EXIT_FAILURE
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.config import load_config
+    from engine.keys import load_master_key
+    from engine.run import Overrides, apply_overrides, execute, prepare
+
+    config = load_config(args.config)
+    if config.draft:
+        problem = Problem(
+            code="CONFIG_IS_DRAFT",
+            message="this config is a draft written by the rule drafter and has not been reviewed",
+            fix="review every rule, then delete the line 'draft: true'",
+            file=config.file,
+            line=1,
+            path="draft",
+        )
+        raise ConfigError([problem])
+    tables = tuple(t for t in (args.tables or "").split(",") if t)
+    unknown = [t for t in tables if t not in config.tables]
+    if unknown:
+        log.error("unknown table(s) in --tables: %s; config has %s", ", ".join(unknown), ", ".join(config.tables))
+        return EXIT_USAGE
+    config = apply_overrides(config, Overrides(args.source_root, args.target_root, tables))
+    # The key is checked before Spark starts, so a missing secret fails fast and cheaply.
+    key = load_master_key(config.key)
+    log.info("config %s (sha256 %s), key fingerprint %s", config.name, config.sha256[:12], key.fingerprint)
+
+    from engine.session import get_session
+
+    spark = get_session(f"anonymize {config.name}")
+    if args.validate_only:
+        prepare(spark, config, key)
+        log.info("config is valid for %d table(s); nothing was read or written", len(config.tables))
+        return 0
+    report = execute(spark, config, key)
+    text = json.dumps(report.to_dict(), indent=2)
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
