@@ -60,7 +60,8 @@ class TablePlan:
 
 def _problem(table: TableConfig, column: str | None, code: str, message: str, fix: str,
              where_path: str | None = None) -> Problem:
-    rule = table.rule_for(column) if column else None
+    # Match the exact name first, so that a second rule for one column is reported at its own line.
+    rule = (table.rules.get(column) or table.rule_for(column)) if column else None
     where = rule.where if rule else table.where
     path = where_path or (rule.where.path if rule else f"{table.where.path}.columns")
     return Problem(code=code, message=message, fix=fix, file=where.file, line=where.line, path=path)

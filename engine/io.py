@@ -112,6 +112,28 @@ def write_delta(frame: DataFrame, target: TargetSpec, metadata: dict[str, str]) 
     return version
 
 
+def _filesystem_path(spark: SparkSession, path: str):  # noqa: ANN202 - a py4j object
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FileSystem is only reachable here
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
+
+
+def path_exists(spark: SparkSession, target: TargetSpec) -> bool:
+    """Return whether a path target exists (as anything); catalog targets return False."""
+    if target.table:
+        return False
+    filesystem, hadoop_path = _filesystem_path(spark, str(target.path))
+    return bool(filesystem.exists(hadoop_path))
+
+
+def remove_leftovers(spark: SparkSession, target: TargetSpec) -> None:
+    """Remove what a failed first write left at a path that did not exist before the run."""
+    if target.table or _delta_table(spark, target) is not None:
+        return
+    filesystem, hadoop_path = _filesystem_path(spark, str(target.path))
+    filesystem.delete(hadoop_path, True)
+
+
 def roll_back(spark: SparkSession, target: TargetSpec, previous: int | None) -> None:
     """Undo this run's commit: restore the previous version, or remove a table it created."""
     if previous is not None:
@@ -122,7 +144,5 @@ def roll_back(spark: SparkSession, target: TargetSpec, previous: int | None) -> 
     if target.table:
         spark.sql(f"DROP TABLE IF EXISTS {target.table}")
         return
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FileSystem is only reachable here
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(str(target.path))
-    filesystem = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    filesystem, hadoop_path = _filesystem_path(spark, str(target.path))
     filesystem.delete(hadoop_path, True)

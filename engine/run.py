@@ -24,7 +24,16 @@ from engine import __version__
 from engine.compile import TablePlan, compile_config
 from engine.config.model import Config, SourceSpec, TableConfig, TargetSpec
 from engine.errors import DataRejectedError, Problem
-from engine.io import CORRUPT_COLUMN, Source, current_version, read_source, roll_back, write_delta
+from engine.io import (
+    CORRUPT_COLUMN,
+    Source,
+    current_version,
+    path_exists,
+    read_source,
+    remove_leftovers,
+    roll_back,
+    write_delta,
+)
 from engine.keys import MasterKey
 
 log = logging.getLogger("engine.run")
@@ -191,18 +200,16 @@ def _corrupt_lines(source: Source) -> dict[str, list[int]]:
     and joins them with the first line of each malformed record, all inside Spark.
     """
     spark = source.frame.sparkSession
-    # Spark rejects CSV queries that read only the corrupt-record column, so the grouping also
-    # keeps the first data column.
-    first_column = F.col(f"`{source.schema.fields[0].name}`")
+    # Spark rejects CSV queries that read only the corrupt-record column. Caching the malformed
+    # rows with every column (few rows, on the executors) lets later queries select from them.
     bad = (
         source.frame.where(F.col(CORRUPT_COLUMN).isNotNull())
-        .groupBy(
+        .select(
             F.col("_metadata.file_path").alias("file"),
             F.substring_index(F.col(CORRUPT_COLUMN), "\n", 1).alias("text"),
-            first_column.isNull().alias("first_is_null"),
+            *[F.col(f"`{f.name}`") for f in source.schema.fields],
         )
-        .count()
-        .select("file", "text")
+        .cache()
     )
     files = [row["file"] for row in bad.select("file").distinct().limit(20).collect()]
     result: dict[str, list[int]] = {}
@@ -216,36 +223,43 @@ def _corrupt_lines(source: Source) -> dict[str, list[int]]:
             .limit(MAX_LINES_SHOWN)
         )
         result[path] = [int(row["line"]) for row in matches.collect()]
+    bad.unpersist()
     return result
 
 
 def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan]) -> list[Problem]:
-    """Count distinct inputs and distinct pseudonyms per key domain, across all its columns."""
-    by_domain: dict[str, list[DataFrame]] = {}
-    for name, plan in plans.items():
-        for pair in plan.key_pairs:
-            frame = sources[name].frame.select(
-                pair.canonical.alias("input"), pair.output.cast("string").alias("output")
-            ).where(F.col("input").isNotNull())
-            by_domain.setdefault(pair.domain, []).append(frame)
-    problems = []
-    for domain, frames in sorted(by_domain.items()):
-        union = reduce(DataFrame.unionAll, frames)
-        counts = union.agg(
-            F.count_distinct("input").alias("inputs"), F.count_distinct("output").alias("outputs")
-        ).first()
-        assert counts is not None
-        if counts["inputs"] != counts["outputs"]:
-            problems.append(
-                Problem(
-                    code="PSEUDONYM_COLLISION",
-                    message=f"domain '{domain}': {counts['inputs']} distinct values gave only "
-                    f"{counts['outputs']} distinct pseudonyms",
-                    fix="raise 'bits' for this domain (or use a wider column type)",
-                    path=f"domains.{domain}",
-                )
-            )
-    return problems
+    """Count distinct inputs and distinct pseudonyms per key domain, across all its columns.
+
+    All domains go through one aggregation job, grouped by domain name.
+    """
+    frames = [
+        sources[name].frame.select(
+            F.lit(pair.domain).alias("domain"),
+            pair.canonical.alias("input"),
+            pair.output.cast("string").alias("output"),
+        ).where(F.col("input").isNotNull())
+        for name, plan in plans.items()
+        for pair in plan.key_pairs
+    ]
+    if not frames:
+        return []
+    counts = (
+        reduce(DataFrame.unionAll, frames)
+        .groupBy("domain")
+        .agg(F.count_distinct("input").alias("inputs"), F.count_distinct("output").alias("outputs"))
+        .where(F.col("inputs") != F.col("outputs"))
+        .collect()
+    )
+    return [
+        Problem(
+            code="PSEUDONYM_COLLISION",
+            message=f"domain '{row['domain']}': {row['inputs']} distinct values gave only "
+            f"{row['outputs']} distinct pseudonyms",
+            fix="raise 'bits' for this domain (or use a wider column type)",
+            path=f"domains.{row['domain']}",
+        )
+        for row in sorted(counts, key=lambda row: row["domain"])
+    ]
 
 
 def execute(spark: SparkSession, config: Config, key: MasterKey) -> RunReport:
@@ -259,13 +273,18 @@ def execute(spark: SparkSession, config: Config, key: MasterKey) -> RunReport:
     log.info("input checks passed for %d table(s) in %.1f s", len(plans), report.check_seconds)
     metadata = commit_metadata(config, key, run_id)
     previous = {name: current_version(spark, config.tables[name].target) for name in plans}
+    existed = {name: path_exists(spark, config.tables[name].target) for name in plans}
     written: list[str] = []
+    current = ""
     try:
         for name, plan in plans.items():
+            current = name
             report.tables.append(_write_table(sources[name], plan, metadata))
             written.append(name)
     except BaseException:
         report.status = "failed"
+        if not existed[current]:
+            remove_leftovers(spark, config.tables[current].target)
         for name in reversed(written):
             log.warning("rolling back table %s", name)
             roll_back(spark, config.tables[name].target, previous[name])

@@ -17,6 +17,17 @@ from engine.errors import EXIT_FAILURE, EXIT_INVALID_CONFIG, EXIT_USAGE, Anonymi
 log = logging.getLogger("anonymize")
 
 
+def setup_logging() -> None:
+    """Send the job's and the engine's INFO lines to stderr, whatever the root logger does."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("anonymize", "engine"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        if not logger.handlers:
+            logger.addHandler(handler)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="anonymize",
@@ -28,13 +39,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--source-root", help="folder replacing the config's source base path")
     parser.add_argument("--target-root", help="folder replacing the config's target base path")
     parser.add_argument("--tables", help="comma-separated subset of tables to run")
+    parser.add_argument("--explain", metavar="FILE",
+                        help="write each table's extended query plan to FILE (binary literals are redacted)")
+    parser.add_argument("--debug", action="store_true",
+                        help="log the stack trace of unexpected errors; Spark traces may quote row values")
     parser.add_argument("--validate-only", action="store_true",
                         help="check the config, key and source schemas, then stop without reading rows")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:
@@ -45,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s failed (exit %d):\n%s", exc.code, exc.exit_code, exc)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the job boundary turns any failure into exit 1
-        # Spark exceptions can quote row values, so only the class name is logged.
-        log.error("run failed with %s; see the Spark driver log for the stack trace", type(exc).__name__)
+        # Spark exceptions can quote row values, so only the class name is logged by default.
+        log.error("run failed with %s; rerun with --debug for the stack trace", type(exc).__name__,
+                  exc_info=args.debug)
         return EXIT_FAILURE
 
 
@@ -79,10 +95,13 @@ def run(args: argparse.Namespace) -> int:
     from engine.session import get_session
 
     spark = get_session(f"anonymize {config.name}")
-    if args.validate_only:
-        prepare(spark, config, key)
-        log.info("config is valid for %d table(s); nothing was read or written", len(config.tables))
-        return 0
+    if args.validate_only or args.explain:
+        sources, plans = prepare(spark, config, key)
+        if args.explain:
+            write_plans(args.explain, sources, plans)
+        if args.validate_only:
+            log.info("config is valid for %d table(s); no rows were read or written", len(plans))
+            return 0
     report = execute(spark, config, key)
     text = json.dumps(report.to_dict(), indent=2)
     if args.report:
@@ -90,6 +109,20 @@ def run(args: argparse.Namespace) -> int:
         Path(args.report).write_text(text + "\n", encoding="utf-8")
     print(text)
     return 0
+
+
+def write_plans(path: str, sources: dict, plans: dict) -> None:
+    """Write the extended plan of every table, as Spark's explain prints it, to ``path``."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        for name, plan in plans.items():
+            print(f"== table {name} ==")
+            plan.apply(sources[name].data).explain(extended=True)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(buffer.getvalue(), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ import yaml
 from engine.errors import ConfigError, Problem
 
 PathKey = tuple[str | int, ...]
+NodePair = tuple[yaml.Node, yaml.Node]
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# Spellings of the word null in YAML. `~` and an empty value are null too, but name no technique.
+_NULL_WORDS = ("null", "Null", "NULL")
 
 
 def format_path(path: PathKey) -> str:
@@ -37,6 +41,9 @@ class Document:
     data: Any
     lines: dict[PathKey, int] = field(default_factory=dict)
     sha256: str = ""
+    # Paths of values written as the word null, which YAML reads as None. A rule needs them,
+    # because `SSN: null` names the null technique.
+    null_words: set[PathKey] = field(default_factory=set)
 
     def line_of(self, path: PathKey) -> int | None:
         # A node without its own mark (a default) points at its nearest parent.
@@ -109,14 +116,20 @@ def _convert(node: yaml.Node, path: PathKey, document: Document, problems: list[
     document.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str):
-                problems.append(
-                    document.problem(path, "KEY_NOT_STRING", "mapping keys must be plain names")
-                )
+        merged, own = _split_merge(node, path, document, problems)
+        # YAML lets a later merge or the mapping's own keys override keys merged in with `<<:`.
+        # Only the mapping's own keys must be unique.
+        for key_node, value_node in merged:
+            key = _key_text(key_node, path, document, problems)
+            if key is not None:
+                result[key] = _convert(value_node, path + (key,), document, problems)
+                document.lines[path + (key,)] = key_node.start_mark.line + 1
+        overridable = set(result)
+        for key_node, value_node in own:
+            key = _key_text(key_node, path, document, problems)
+            if key is None:
                 continue
-            if key in result:
+            if key in result and key not in overridable:
                 document.lines[path + (key,)] = key_node.start_mark.line + 1
                 problems.append(
                     document.problem(
@@ -127,6 +140,7 @@ def _convert(node: yaml.Node, path: PathKey, document: Document, problems: list[
                     )
                 )
                 continue
+            overridable.discard(key)
             result[key] = _convert(value_node, path + (key,), document, problems)
             # Point a key at the line of its name, which is where an editor shows it.
             document.lines[path + (key,)] = key_node.start_mark.line + 1
@@ -137,4 +151,35 @@ def _convert(node: yaml.Node, path: PathKey, document: Document, problems: list[
             for index, item in enumerate(node.value)
         ]
     constructor = yaml.SafeLoader("")
-    return constructor.construct_object(node, deep=True)
+    value = constructor.construct_object(node, deep=True)
+    if value is None and node.value in _NULL_WORDS:
+        document.null_words.add(path)
+    return value
+
+
+def _key_text(key_node: yaml.Node, path: PathKey, document: Document,
+              problems: list[Problem]) -> str | None:
+    key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+    if not isinstance(key, str):
+        problems.append(document.problem(path, "KEY_NOT_STRING", "mapping keys must be plain names"))
+        return None
+    return key
+
+
+def _split_merge(node: yaml.MappingNode, path: PathKey, document: Document,
+                 problems: list[Problem]) -> tuple[list[NodePair], list[NodePair]]:
+    """Return the key-value pairs merged in with `<<:` (later ones win) and the mapping's own pairs."""
+    own = [(key, value) for key, value in node.value if key.tag != _MERGE_TAG]
+    if len(own) == len(node.value):
+        return [], own
+    flat = yaml.MappingNode(node.tag, list(node.value), node.start_mark, node.end_mark)
+    try:
+        # PyYAML's own merge: it puts the merged pairs first, followed by the own pairs.
+        yaml.SafeLoader("").flatten_mapping(flat)
+    except yaml.YAMLError:
+        problems.append(
+            document.problem(path, "WRONG_TYPE", "'<<' must merge a mapping or a list of mappings",
+                             "write '<<: *anchor' where the anchor names a mapping")
+        )
+        return [], own
+    return flat.value[: len(flat.value) - len(own)], own

@@ -131,7 +131,8 @@ class _Builder:
             self.report(path, "MISSING_KEY", "'key' is required: it says where the master key comes from",
                         "add 'key: {env: ANON_KEY}' or 'key: {file: /run/secrets/anon.key}'")
             return None
-        if isinstance(value, str):
+        # YAML reads an inline hex key of decimal digits as a number, and !!binary as bytes.
+        if isinstance(value, (str, bytes, int, float)) and not isinstance(value, bool):
             self.report(path, "KEY_INLINE", "'key' must name where the key is, never hold the key itself",
                         "write 'key: {env: VARIABLE}' or 'key: {file: PATH}' and remove the key from the file")
             return None
@@ -276,6 +277,8 @@ class _Builder:
     def rule(self, column: str, value: Any, path: PathKey, domains: dict[str, Domain],
              techniques: dict[str, Any]) -> Rule | None:
         names = tuple(techniques)
+        if value is None and path in self.doc.null_words:
+            value = "null"
         if isinstance(value, str):
             technique, params = value, {}
         elif isinstance(value, dict) and len(value) == 1:

@@ -122,7 +122,8 @@ def _unknown_param(technique: Technique, name: str) -> Finding:
 
 
 def _type_names(types: tuple[type, ...]) -> str:
-    words = {str: "text", int: "integer", float: "number", bool: "true/false", list: "list"}
+    words = {str: "text", int: "integer", float: "number", bool: "true/false", list: "list",
+             dict: "mapping", type(None): "nothing"}
     return " or ".join(words.get(kind, kind.__name__) for kind in types)
 
 
@@ -134,7 +135,7 @@ def _check_value(technique: Technique, param: Param, value: Any) -> list[Finding
             Finding(
                 "PARAM_TYPE",
                 f"parameter '{param.name}' of '{technique.name}' must be "
-                f"{_type_names(param.types)}, got {type(value).__name__}",
+                f"{_type_names(param.types)}, got {_type_names((type(value),))}",
                 f"set '{param.name}' to {param.doc or _type_names(param.types)}",
                 param=param.name,
             )

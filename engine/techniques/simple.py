@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
 from pyspark.errors import PySparkException
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from engine.canonical import INTEGRAL_TYPES, NUMERIC_TYPES
 from engine.config.model import Rule
 from engine.techniques.base import BuildContext, Finding, Param, Technique
 
@@ -40,7 +44,8 @@ class Constant(Technique):
     name = "constant"
     summary = "replace every non-NULL value with one constant of the column's type"
     params = (
-        Param("value", (str, int, float, bool), required=True, doc="the replacement value"),
+        # YAML reads an unquoted 1900-01-01 as a date, so dates and timestamps are accepted too.
+        Param("value", (str, int, float, bool, date, datetime), required=True, doc="the replacement value"),
     )
 
     def check_field(self, rule: Rule, field: T.StructField, ctx: BuildContext) -> list[Finding]:
@@ -50,6 +55,16 @@ class Constant(Technique):
                     "TYPE_UNSUPPORTED",
                     f"constant cannot produce a {field.dataType.simpleString()} column",
                     "use null, drop, or an sql rule",
+                )
+            ]
+        # The value is cast with try_cast, which would turn a misfit into NULL on every row.
+        if not _fits(self.param(rule, "value"), field.dataType):
+            return [
+                Finding(
+                    "PARAM_TYPE",
+                    f"the constant does not convert to the column type {field.dataType.simpleString()}",
+                    "write a value of the column's type: a number, true/false, or an ISO date such as 1900-01-01",
+                    "value",
                 )
             ]
         return []
@@ -87,3 +102,28 @@ class Sql(Technique):
 
     def build(self, value: Column, field: T.StructField, rule: Rule, ctx: BuildContext) -> Column:
         return F.expr(str(rule.params["expr"]))
+
+
+def _fits(value: object, dtype: T.DataType) -> bool:
+    """Tell whether ``value`` reads as a ``dtype`` value: numbers, true/false or ISO dates.
+
+    This is a rough check of the forms Spark casts. A rare form that Python parses but Spark
+    does not, such as an ISO week date, still passes and becomes NULL.
+    """
+    if isinstance(dtype, T.StringType):
+        return True
+    if isinstance(dtype, T.BooleanType) or isinstance(value, bool):
+        return isinstance(dtype, T.BooleanType) and isinstance(value, bool)
+    text = str(value).strip()
+    try:
+        if isinstance(dtype, INTEGRAL_TYPES):
+            int(text)
+        elif isinstance(dtype, NUMERIC_TYPES):
+            Decimal(text)
+        elif isinstance(dtype, T.DateType):
+            date.fromisoformat(text)
+        elif isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
+            datetime.fromisoformat(text)
+    except (ValueError, InvalidOperation):
+        return False
+    return True

@@ -30,7 +30,8 @@ def read_temporal(value: Column, dtype: T.DataType, text_format: str) -> Tempora
     if isinstance(dtype, T.DateType):
         return Temporal(value, lambda result: result, None, is_date=True)
     if isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
-        return Temporal(value, lambda result: result, None, is_date=False)
+        # date_trunc returns TIMESTAMP even for TIMESTAMP_NTZ input, so the cast restores the type.
+        return Temporal(value, lambda result: result.cast(dtype), None, is_date=False)
     parsed = F.try_to_timestamp(value, F.lit(text_format))
     invalid = value.isNotNull() & parsed.isNull()
     # Parsing and formatting use the same pattern and session time zone, so a value moves by

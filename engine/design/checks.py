@@ -1,0 +1,549 @@
+"""One report on what a config does to sample data: gaps, leaks, broken joins, k-anonymity.
+
+Every figure is computed by Spark; only counts and aggregates reach the driver, and the report
+never holds a cell value, so it can be shared and stored (``to_json``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from functools import reduce
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from engine.compile import KeyPair, RowCheck, TablePlan, check_table_schema, compile_table
+from engine.config.model import Config
+from engine.design.html import Cell, heading, paragraph, render_table
+from engine.design.plans import describe_rule, measures
+from engine.design.relations import Relation, relations_from_config
+from engine.keys import MasterKey
+
+# Rules that make a column a direct identifier: its original values must not reach the output.
+DIRECT_IDENTIFIER_TECHNIQUES = ("pseudonymize", "mask", "null", "drop", "constant")
+DEFAULT_K = 5
+# Shorter values are not compared by the leak check: codes like 'M' or '12' match by chance.
+DEFAULT_MIN_LEAK_LENGTH = 4
+
+
+@dataclass(frozen=True)
+class Leak:
+    """Distinct values of a direct-identifier column found unchanged in an output column."""
+
+    source_table: str
+    source_column: str
+    rule: str
+    output_table: str
+    output_column: str
+    values: int
+
+
+@dataclass(frozen=True)
+class RejectedValues:
+    """Rows whose value a rule cannot process; a production run rejects the input for them."""
+
+    table: str
+    column: str
+    rule: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class ForeignKeyResult:
+    """Rows whose foreign key finds no parent row, before and after anonymization."""
+
+    relation: str
+    rows: int
+    orphans_before: int
+    orphans_after: int | None
+    status: str
+
+
+@dataclass(frozen=True)
+class DomainCollisions:
+    """Distinct inputs and pseudonyms of one key domain across all its columns."""
+
+    domain: str
+    inputs: int
+    pseudonyms: int
+    colliding_pseudonyms: int
+
+
+@dataclass(frozen=True)
+class KAnonymity:
+    """Group sizes over a table's quasi-identifiers, before and after anonymization."""
+
+    table: str
+    quasi_identifiers: list[str]
+    k: int
+    rows: int
+    groups_before: int
+    smallest_group_before: int
+    share_below_k_before: float
+    groups_after: int
+    smallest_group_after: int
+    rows_below_k_after: int
+    share_below_k_after: float
+
+
+@dataclass(frozen=True)
+class DistributionChange:
+    """Summary statistics of a generalized or shifted column before and after its rule.
+
+    Dates are in days since 1970-01-01. Minimum and maximum appear only as changes, so the
+    report holds no single row's value.
+    """
+
+    table: str
+    column: str
+    rule: str
+    kind: str
+    count_before: int
+    count_after: int
+    distinct_before: int
+    distinct_after: int
+    mean_before: float | None = None
+    mean_after: float | None = None
+    stddev_before: float | None = None
+    stddev_after: float | None = None
+    min_change: float | None = None
+    max_change: float | None = None
+
+
+@dataclass
+class CheckReport:
+    """Everything ``check`` found; ``ok`` is True when nothing blocks a hand-over."""
+
+    config: str
+    k: int
+    min_leak_length: int
+    tables: list[str]
+    problems: list[dict[str, object]] = field(default_factory=list)
+    missing_tables: list[str] = field(default_factory=list)
+    unconfigured_tables: list[str] = field(default_factory=list)
+    rejected: list[RejectedValues] = field(default_factory=list)
+    leaks: list[Leak] = field(default_factory=list)
+    foreign_keys: list[ForeignKeyResult] = field(default_factory=list)
+    collisions: list[DomainCollisions] = field(default_factory=list)
+    k_anonymity: list[KAnonymity] = field(default_factory=list)
+    distributions: list[DistributionChange] = field(default_factory=list)
+
+    @property
+    def columns_without_rules(self) -> list[dict[str, object]]:
+        return [problem for problem in self.problems if problem["code"] == "RULE_MISSING"]
+
+    @property
+    def rules_without_columns(self) -> list[dict[str, object]]:
+        return [problem for problem in self.problems if problem["code"] == "COLUMN_NOT_FOUND"]
+
+    @property
+    def broken_foreign_keys(self) -> list[ForeignKeyResult]:
+        return [result for result in self.foreign_keys if result.status == "broken"]
+
+    @property
+    def colliding_domains(self) -> list[DomainCollisions]:
+        return [result for result in self.collisions if result.colliding_pseudonyms]
+
+    @property
+    def ok(self) -> bool:
+        """True without schema problems, missing tables, rejected values, leaks, broken joins or collisions.
+
+        k-anonymity is reported but not part of ``ok``: on a sample of a few entities nearly
+        every group is small, so the figure only means something on realistic volumes.
+        """
+        return not (self.problems or self.missing_tables or self.rejected or self.leaks
+                    or self.broken_foreign_keys or self.colliding_domains)
+
+    def to_dict(self) -> dict[str, object]:
+        result = asdict(self)
+        result["ok"] = self.ok
+        return result
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def _repr_html_(self) -> str:
+        return _render(self)
+
+
+@dataclass
+class _Paired:
+    """One table's sample with each column before (``b<i>``) and after (``a<i>``) its rule.
+
+    Canonical inputs of key domains sit in ``k<j>``, and the flags of values a rule cannot
+    process in ``v<j>``. Every check reads this one stored frame,
+    so each compiled expression runs once per table. The store is a local checkpoint: it also
+    cuts the lineage, and with it the cost of planning the large pseudonym expressions again
+    in every check query.
+    """
+
+    plan: TablePlan
+    schema: T.StructType
+    frame: DataFrame
+    before: dict[str, str]
+    after: dict[str, str]
+    canonical: list[tuple[KeyPair, str]]
+    invalid: list[tuple[RowCheck, str]]
+
+
+def _pair(plan: TablePlan, source: DataFrame) -> _Paired:
+    outputs = dict(plan.columns)
+    selected = []
+    before, after = {}, {}
+    for index, name in enumerate(source.columns):
+        before[name] = f"b{index}"
+        selected.append(F.col(f"`{name}`").alias(before[name]))
+        if name in outputs:
+            after[name] = f"a{index}"
+            selected.append(outputs[name].alias(after[name]))
+    canonical = []
+    for index, pair in enumerate(plan.key_pairs):
+        canonical.append((pair, f"k{index}"))
+        selected.append(pair.canonical.alias(f"k{index}"))
+    invalid = []
+    for index, row_check in enumerate(plan.checks):
+        invalid.append((row_check, f"v{index}"))
+        selected.append(F.coalesce(row_check.invalid, F.lit(False)).alias(f"v{index}"))
+    stored = source.select(*selected).localCheckpoint(eager=True)
+    return _Paired(plan, source.schema, stored, before, after, canonical, invalid)
+
+
+def check(config: Config, tables: Mapping[str, DataFrame], key: MasterKey,
+          relations: Sequence[Relation] | None = None, k: int = DEFAULT_K,
+          min_leak_length: int = DEFAULT_MIN_LEAK_LENGTH) -> CheckReport:
+    """Check ``config`` on sample ``tables`` and return one report.
+
+    ``relations`` default to those the config declares (``relations_from_config``); pass
+    ``find_relations(tables)`` to also test keys the config might have missed. Tables whose
+    rules do not fit their schema are listed under problems and left out of the data checks.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    report = CheckReport(config.name, k, min_leak_length, sorted(set(config.tables) & set(tables)))
+    report.missing_tables = sorted(set(config.tables) - set(tables))
+    report.unconfigured_tables = sorted(set(tables) - set(config.tables))
+    paired: dict[str, _Paired] = {}
+    for name in report.tables:
+        table = config.tables[name]
+        problems = check_table_schema(table, tables[name].schema, config)
+        if problems:
+            report.problems.extend(problem.to_dict() for problem in problems)
+        else:
+            paired[name] = _pair(compile_table(table, tables[name].schema, config, key), tables[name])
+    chosen = relations_from_config(config) if relations is None else list(relations)
+    report.rejected = _count_rejected(paired)
+    report.leaks = _find_leaks(paired, min_leak_length)
+    report.foreign_keys = _check_foreign_keys(chosen, paired)
+    report.collisions = _count_collisions(paired)
+    report.k_anonymity = [_k_anonymity(pairs, k) for pairs in paired.values() if pairs.plan.table.quasi_identifiers]
+    report.distributions = _distributions(paired)
+    for pairs in paired.values():
+        pairs.frame.unpersist()
+    return report
+
+
+# --- values a rule cannot process -------------------------------------------------------------
+
+
+def _count_rejected(paired: dict[str, _Paired]) -> list[RejectedValues]:
+    """Count the rows each rule cannot process (a date in another format, text in an integer domain)."""
+    flags = []
+    for name, pairs in paired.items():
+        for row_check, column in pairs.invalid:
+            rule = describe_rule(pairs.plan.table.rule_for(row_check.column))
+            flags.append(pairs.frame.select(F.lit(name).alias("table"), F.lit(row_check.column).alias("column"),
+                                            F.lit(rule).alias("rule"), F.col(column).alias("invalid")))
+    if not flags:
+        return []
+    rows = (reduce(DataFrame.unionByName, flags).groupBy("table", "column", "rule")
+            .agg(F.count_if("invalid").alias("rows")).where(F.col("rows") > 0)
+            .orderBy("table", "column").collect())
+    return [RejectedValues(row["table"], row["column"], row["rule"], int(row["rows"])) for row in rows]
+
+
+# --- leaks ----------------------------------------------------------------------------------------
+
+
+def _find_leaks(paired: dict[str, _Paired], min_length: int) -> list[Leak]:
+    """Join the values of every direct-identifier column with every output cell, as text."""
+    identifiers = []
+    cells = []
+    rules = {}
+    for name, pairs in paired.items():
+        for column, before in pairs.before.items():
+            rule = pairs.plan.table.rule_for(column)
+            if rule is None or rule.technique not in DIRECT_IDENTIFIER_TECHNIQUES:
+                continue
+            rules[(name, column)] = describe_rule(rule)
+            identifiers.append(pairs.frame.select(
+                F.lit(name).alias("source_table"), F.lit(column).alias("source_column"),
+                F.trim(F.col(before).cast("string")).alias("value")))
+        if pairs.after:
+            outputs = [F.struct(F.lit(column).alias("output_column"), F.trim(F.col(after).cast("string")).alias("value"))
+                       for column, after in pairs.after.items()]
+            exploded = pairs.frame.select(F.lit(name).alias("output_table"), F.explode(F.array(*outputs)).alias("cell"))
+            cells.append(exploded.select("output_table", "cell.output_column", "cell.value"))
+    if not identifiers or not cells:
+        return []
+    long_enough = F.char_length("value") >= min_length
+    sources = reduce(DataFrame.unionByName, identifiers).where(long_enough).distinct()
+    targets = reduce(DataFrame.unionByName, cells).where(long_enough).distinct()
+    found = (
+        sources.join(targets, "value")
+        .groupBy("source_table", "source_column", "output_table", "output_column")
+        .agg(F.count_distinct("value").alias("values"))
+        .orderBy("source_table", "source_column", "output_table", "output_column")
+        .collect()
+    )
+    return [Leak(row["source_table"], row["source_column"], rules[(row["source_table"], row["source_column"])],
+                 row["output_table"], row["output_column"], int(row["values"])) for row in found]
+
+
+# --- foreign keys ---------------------------------------------------------------------------------
+
+
+def _check_foreign_keys(relations: Sequence[Relation], paired: dict[str, _Paired]) -> list[ForeignKeyResult]:
+    """Count orphan rows of every relation, before and after, with a single join.
+
+    Child values are tagged with their relation and side, parent keys with their table, key
+    and side; one left join on (tag, value) finds every orphan at once.
+    """
+    children = []
+    parents: dict[str, DataFrame] = {}
+    checked = []
+    for index, relation in enumerate(relations):
+        child, parent = paired.get(relation.child), paired.get(relation.parent)
+        if child is None or parent is None:
+            continue
+        checked.append((index, relation))
+        for side, child_columns, parent_columns in (("before", child.before, parent.before),
+                                                    ("after", child.after, parent.after)):
+            if relation.column not in child_columns or relation.key not in parent_columns:
+                continue
+            target = f"{relation.parent}.{relation.key}:{side}"
+            values = child.frame.select(F.lit(f"{index}:{side}").alias("label"), F.lit(target).alias("target"),
+                                        F.col(child_columns[relation.column]).cast("string").alias("value"))
+            children.append(values.where(F.col("value").isNotNull()))
+            if target not in parents:
+                keys = parent.frame.select(F.lit(target).alias("target"),
+                                           F.col(parent_columns[relation.key]).cast("string").alias("value"))
+                parents[target] = keys.distinct().withColumn("found", F.lit(True))
+    if not children:
+        return []
+    joined = reduce(DataFrame.unionByName, children).join(
+        reduce(DataFrame.unionByName, parents.values()), ["target", "value"], "left")
+    counted = joined.groupBy("label").agg(F.count(F.lit(1)).alias("rows"),
+                                         F.count_if(F.col("found").isNull()).alias("orphans")).collect()
+    found = {row["label"]: (int(row["rows"]), int(row["orphans"])) for row in counted}
+    results = []
+    for index, relation in checked:
+        rows, before = found.get(f"{index}:before", (0, 0))
+        after = found.get(f"{index}:after")
+        if relation.column not in paired[relation.child].after or relation.key not in paired[relation.parent].after:
+            status, orphans_after = "not checked: a key column is dropped", None
+        else:
+            orphans_after = after[1] if after else 0
+            status = "broken" if orphans_after > before else "ok"
+        results.append(ForeignKeyResult(str(relation), rows, before, orphans_after, status))
+    return results
+
+
+# --- pseudonym collisions -------------------------------------------------------------------------
+
+
+def _count_collisions(paired: dict[str, _Paired]) -> list[DomainCollisions]:
+    """Count, per key domain, distinct inputs and pseudonyms and pseudonyms shared by two inputs.
+
+    Domains declared with ``key: false`` (names, addresses) are left out, as in a production run:
+    two inputs may share a pseudonym there by design.
+    """
+    pairs = []
+    for table in paired.values():
+        for pair, canonical in table.canonical:
+            pairs.append(table.frame.select(
+                F.lit(pair.domain).alias("domain"), F.col(canonical).alias("input"),
+                F.col(table.after[pair.column]).cast("string").alias("output")).where(F.col("input").isNotNull()))
+    if not pairs:
+        return []
+    per_pseudonym = (reduce(DataFrame.unionByName, pairs).groupBy("domain", "output")
+                     .agg(F.count_distinct("input").alias("inputs")))
+    # Each input has exactly one pseudonym, so summing inputs per pseudonym counts distinct inputs.
+    rows = (per_pseudonym.groupBy("domain")
+            .agg(F.sum("inputs").alias("inputs"), F.count(F.lit(1)).alias("pseudonyms"),
+                 F.count_if(F.col("inputs") > 1).alias("colliding"))
+            .orderBy("domain").collect())
+    return [DomainCollisions(row["domain"], int(row["inputs"]), int(row["pseudonyms"]), int(row["colliding"]))
+            for row in rows]
+
+
+# --- k-anonymity ----------------------------------------------------------------------------------
+
+
+def _group_sizes(frame: DataFrame, columns: list[str], k: int) -> tuple[int, int, int, int]:
+    """Return (rows, groups, smallest group, rows in groups smaller than k) over ``columns``."""
+    groups = frame.groupBy(*[F.col(name) for name in columns]).count()
+    row = groups.agg(
+        F.sum("count").alias("rows"),
+        F.count(F.lit(1)).alias("groups"),
+        F.min("count").alias("smallest"),
+        F.sum(F.when(F.col("count") < k, F.col("count")).otherwise(0)).alias("below"),
+    ).first()
+    assert row is not None
+    return int(row["rows"] or 0), int(row["groups"]), int(row["smallest"] or 0), int(row["below"] or 0)
+
+
+def _k_anonymity(pairs: _Paired, k: int) -> KAnonymity:
+    """Measure group sizes over the quasi-identifiers; dropped ones no longer split groups."""
+    by_lower = {name.lower(): name for name in pairs.before}
+    columns = [by_lower[name.lower()] for name in pairs.plan.table.quasi_identifiers]
+    rows, groups_before, smallest_before, below_before = _group_sizes(
+        pairs.frame, [pairs.before[name] for name in columns], k)
+    _, groups_after, smallest_after, below_after = _group_sizes(
+        pairs.frame, [pairs.after[name] for name in columns if name in pairs.after], k)
+    return KAnonymity(
+        table=pairs.plan.table.name,
+        quasi_identifiers=columns,
+        k=k,
+        rows=rows,
+        groups_before=groups_before,
+        smallest_group_before=smallest_before,
+        share_below_k_before=round(below_before / rows, 4) if rows else 0.0,
+        groups_after=groups_after,
+        smallest_group_after=smallest_after,
+        rows_below_k_after=below_after,
+        share_below_k_after=round(below_after / rows, 4) if rows else 0.0,
+    )
+
+
+# --- distributions --------------------------------------------------------------------------------
+
+
+def _distributions(paired: dict[str, _Paired]) -> list[DistributionChange]:
+    """Compare statistics of every generalized or shifted column, all tables in one job."""
+    found = []
+    frames = []
+    for name, pairs in paired.items():
+        for measure in measures(pairs.plan, pairs.schema):
+            found.append((name, measure))
+            for side, column in (("before", pairs.before[measure.column]), ("after", pairs.after[measure.column])):
+                number = measure.view(F.col(column)) if measure.kind != "text" else F.lit(None)
+                frames.append(pairs.frame.select(
+                    F.lit(f"{name}.{measure.column}:{side}").alias("label"),
+                    number.cast("double").alias("number"), F.col(column).cast("string").alias("text")))
+    if not frames:
+        return []
+    rows = reduce(DataFrame.unionByName, frames).groupBy("label").agg(
+        F.count("text").alias("count"), F.count_distinct("text").alias("distinct"),
+        F.avg("number").alias("mean"), F.stddev_samp("number").alias("stddev"),
+        F.min("number").alias("min"), F.max("number").alias("max"),
+    ).collect()
+    stats = {row["label"]: row for row in rows}
+    results = []
+    for name, measure in found:
+        before = stats[f"{name}.{measure.column}:before"]
+        after = stats[f"{name}.{measure.column}:after"]
+        results.append(DistributionChange(
+            table=name, column=measure.column, rule=describe_rule(measure.rule), kind=measure.kind,
+            count_before=int(before["count"]), count_after=int(after["count"]),
+            distinct_before=int(before["distinct"]), distinct_after=int(after["distinct"]),
+            mean_before=_rounded(before["mean"]), mean_after=_rounded(after["mean"]),
+            stddev_before=_rounded(before["stddev"]), stddev_after=_rounded(after["stddev"]),
+            min_change=_difference(after["min"], before["min"]),
+            max_change=_difference(after["max"], before["max"]),
+        ))
+    return results
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def _difference(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else round(float(after) - float(before), 3)
+
+
+# --- HTML -----------------------------------------------------------------------------------------
+
+
+def _as_date(days: float | None) -> str | None:
+    if days is None:
+        return None
+    return (date(1970, 1, 1) + timedelta(days=days)).isoformat()
+
+
+def _verdict(passed: bool) -> Cell:
+    return Cell("ok" if passed else "FAILED", "good" if passed else "bad")
+
+
+def _render(report: CheckReport) -> str:
+    parts = [heading(f"Check of config '{report.config}' on {len(report.tables)} sample table(s)", 3)]
+    summary = [
+        ["schema problems", len(report.problems), _verdict(not report.problems)],
+        ["config tables missing from the sample", len(report.missing_tables), _verdict(not report.missing_tables)],
+        ["columns with values a rule cannot process", len(report.rejected), _verdict(not report.rejected)],
+        ["leaked identifier columns", len(report.leaks), _verdict(not report.leaks)],
+        ["broken foreign keys", len(report.broken_foreign_keys), _verdict(not report.broken_foreign_keys)],
+        ["domains with colliding pseudonyms", len(report.colliding_domains), _verdict(not report.colliding_domains)],
+    ]
+    parts.append(render_table([["check", "count", "result"]], summary,
+                              caption="Overall: " + ("ok" if report.ok else "FAILED")))
+    if report.unconfigured_tables:
+        parts.append(paragraph("Sample tables that the config does not list (not checked): "
+                               + ", ".join(report.unconfigured_tables)))
+    if report.problems:
+        rows = [[p["code"], p["path"], p["message"], p["fix"]] for p in report.problems]
+        parts.append(render_table([["code", "where", "problem", "fix"]], rows, caption="Schema problems"))
+    if report.rejected:
+        rows = [[r.table, r.column, r.rule, Cell(r.rows, "bad")] for r in report.rejected]
+        parts.append(render_table([["table", "column", "rule", "rows"]], rows,
+                                  caption="Values a rule cannot process (a run would reject the input)"))
+    if report.leaks:
+        rows = [[leak.source_table, leak.source_column, leak.rule, leak.output_table, leak.output_column,
+                 Cell(leak.values, "bad")] for leak in report.leaks]
+        parts.append(render_table([["table", "column", "rule", "found in table", "found in column", "values"]],
+                                  rows, caption=f"Leaks: original values of {len(report.leaks)} column pair(s)"))
+    else:
+        parts.append(paragraph(f"No original value of a direct-identifier column (values of at least "
+                               f"{report.min_leak_length} characters) appears in any output column."))
+    if report.foreign_keys:
+        rows = [[fk.relation, fk.rows, fk.orphans_before, fk.orphans_after,
+                 Cell(fk.status, "bad" if fk.status == "broken" else "")] for fk in report.foreign_keys]
+        parts.append(render_table([["foreign key", "rows", "orphans before", "orphans after", "status"]], rows,
+                                  caption="Foreign keys"))
+    if report.collisions:
+        rows = [[c.domain, c.inputs, c.pseudonyms, Cell(c.colliding_pseudonyms, "bad" if c.colliding_pseudonyms else "")]
+                for c in report.collisions]
+        parts.append(render_table([["domain", "distinct inputs", "distinct pseudonyms", "colliding pseudonyms"]],
+                                  rows, caption="Pseudonym collisions per key domain"))
+    if report.k_anonymity:
+        rows = [[ka.table, ", ".join(ka.quasi_identifiers), ka.rows, ka.smallest_group_before,
+                 f"{ka.share_below_k_before:.1%}", ka.smallest_group_after,
+                 Cell(f"{ka.share_below_k_after:.1%}", "bad" if ka.rows_below_k_after else "good")]
+                for ka in report.k_anonymity]
+        headers = ["table", "quasi-identifiers", "rows", "smallest group before", f"rows in groups < {report.k} before",
+                   "smallest group after", f"rows in groups < {report.k} after"]
+        parts.append(render_table([headers], rows, caption=f"k-anonymity (k = {report.k}) on the sample"))
+    if report.distributions:
+        parts.append(_render_distributions(report.distributions))
+    return "".join(parts)
+
+
+def _render_distributions(changes: list[DistributionChange]) -> str:
+    rows = []
+    for change in changes:
+        show = _as_date if change.kind == "date" else (lambda value: value)
+        unit = " days" if change.kind == "date" else ""
+        rows.append([
+            change.table, change.column, change.rule, change.count_before, change.count_after,
+            change.distinct_before, change.distinct_after, show(change.mean_before), show(change.mean_after),
+            change.stddev_before, change.stddev_after,
+            None if change.min_change is None else f"{change.min_change:+g}{unit}",
+            None if change.max_change is None else f"{change.max_change:+g}{unit}",
+        ])
+    headers = ["table", "column", "rule", "values before", "values after", "distinct before", "distinct after",
+               "mean before", "mean after", "stddev before", "stddev after", "min moved by", "max moved by"]
+    return render_table([headers], rows, caption="Distribution of generalized and shifted columns")

@@ -1,0 +1,181 @@
+"""jobs/anonymize.py: exit codes, messages, and that a rejected run writes nothing."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from engine.keys import MIN_KEY_BYTES, decode_key, fingerprint, load_master_key
+from engine.errors import KeyMaterialError
+from jobs.anonymize import main
+from tests.conftest import REPO, SYNTHEA, TEST_KEY, key_source
+
+SMALL_CONFIG = """
+version: 1
+name: small
+key: {env: ANON_KEY}
+source: {format: csv, path: SOURCE}
+target: {path: TARGET}
+domains:
+  patient: {}
+tables:
+  people:
+    columns:
+      id: {pseudonymize: {domain: patient}}
+      name: {pseudonymize: {domain: patient}}
+      city: keep
+"""
+GOOD_ROWS = "id,name,city\n1,Ada,Paris\n2,Grace,Lyon\n"
+
+
+def _setup(tmp_path, rows: str = GOOD_ROWS, config: str = SMALL_CONFIG):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "people.csv").write_text(rows)
+    target = tmp_path / "target"
+    path = tmp_path / "rules.yaml"
+    path.write_text(config.replace("SOURCE", str(source)).replace("TARGET", str(target)))
+    return path, target
+
+
+@pytest.fixture()
+def with_key(monkeypatch):
+    monkeypatch.setenv("ANON_KEY", TEST_KEY.hex())
+
+
+def test_good_run_exits_0_and_writes(tmp_path, with_key, spark):
+    config, target = _setup(tmp_path)
+    assert main(["--config", str(config)]) == 0
+    assert (target / "people" / "_delta_log").is_dir()
+
+
+def test_usage_error_exits_2(capsys):
+    assert main(["--no-such-option"]) == 2
+
+
+def test_missing_rule_exits_3_and_writes_nothing(tmp_path, with_key, spark, caplog):
+    config, target = _setup(tmp_path, rows="id,name,city,email\n1,Ada,Paris,a@x.org\n")
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 3
+    assert not target.exists()
+    assert "column 'email' has no rule" in caplog.text
+    assert "rules.yaml:10: tables.people.columns.email" in caplog.text
+    assert "a@x.org" not in caplog.text
+
+
+def test_missing_key_exits_4_before_spark(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("ANON_KEY", raising=False)
+    config, target = _setup(tmp_path)
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 4
+    assert "environment variable ANON_KEY" in caplog.text
+    assert "is not set" in caplog.text
+    assert not target.exists()
+
+
+def test_malformed_csv_row_exits_5_naming_file_and_line(tmp_path, with_key, spark, caplog):
+    # Line 3 has one delimiter too many: without the check, "Secret" would land in a kept column.
+    rows = "id,name,city\n1,Ada,Paris\n2,Grace,Secret,Lyon\n3,Alan,Rome\n"
+    config, target = _setup(tmp_path, rows=rows)
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 5
+    assert not target.exists()
+    assert "1 malformed CSV row(s)" in caplog.text
+    assert "people.csv line(s) 3" in caplog.text
+    assert "Secret" not in caplog.text
+    assert "Grace" not in caplog.text
+
+
+def test_draft_config_is_refused(tmp_path, with_key, caplog):
+    config, target = _setup(tmp_path, config="draft: true\n" + SMALL_CONFIG)
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 3
+    assert "CONFIG_IS_DRAFT" in caplog.text
+
+
+def test_failed_table_rolls_back_written_tables(tmp_path, with_key, spark, caplog):
+    """A later table failing at write time leaves an earlier table at its previous version."""
+    from delta.tables import DeltaTable
+
+    config, target = _setup(tmp_path)
+    assert main(["--config", str(config)]) == 0
+    two_tables = SMALL_CONFIG + """
+  broken:
+    source: {path: people.csv}
+    columns:
+      id: keep
+      name: {sql: {expr: "CASE WHEN id IS NOT NULL THEN raise_error('boom') ELSE name END"}}
+      city: keep
+"""
+    config.write_text(two_tables.replace("SOURCE", str(tmp_path / "source")).replace("TARGET", str(target)))
+    assert main(["--config", str(config)]) == 1
+    history = DeltaTable.forPath(spark, str(target / "people")).history()
+    # Version 1 is this run's commit, version 2 restores version 0.
+    assert [row["operation"] for row in history.orderBy("version").collect()] == ["WRITE", "WRITE", "RESTORE"]
+    assert not (target / "broken").exists()
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("", "is empty"),
+        ("not a key!" * 8, "neither hex nor base64"),
+        ("00" * (MIN_KEY_BYTES - 1), "decodes to 31 bytes"),
+        (base64.b64encode(b"k" * 16).decode(), "decodes to 16 bytes"),
+    ],
+)
+def test_unusable_key_is_rejected_without_echo(text, reason):
+    with pytest.raises(KeyMaterialError) as error:
+        load_master_key(key_source("ANON_K"), environ={"ANON_K": text})
+    assert reason in str(error.value)
+    assert "ANON_K" in str(error.value)
+    if text:
+        assert text not in str(error.value)
+
+
+def test_key_decodes_hex_and_base64_to_the_same_bytes():
+    assert decode_key(TEST_KEY.hex(), "x") == TEST_KEY
+    assert decode_key(base64.b64encode(TEST_KEY).decode(), "x") == TEST_KEY
+
+
+def test_key_file_missing_names_the_file(tmp_path):
+    from engine.config.model import KeySource, Where
+
+    source = KeySource(env=None, file=str(tmp_path / "absent.key"), where=Where("t.yaml", 3, "key"))
+    with pytest.raises(KeyMaterialError, match="absent.key .*does not exist"):
+        load_master_key(source)
+
+
+def test_fingerprint_is_short_and_one_way():
+    assert len(fingerprint(TEST_KEY)) == 16
+    assert TEST_KEY.hex()[:16] not in fingerprint(TEST_KEY)
+
+
+def test_new_key_command_writes_a_usable_key(tmp_path):
+    from engine.keys import main as keys_main
+
+    path = tmp_path / "new.key"
+    assert keys_main(["new", "--out", str(path)]) == 0
+    assert len(decode_key(path.read_text(), "new.key")) == MIN_KEY_BYTES
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="spark-submit.sh needs bash")
+def test_spark_submit_script_returns_the_job_exit_code(tmp_path):
+    config, target = _setup(tmp_path)
+    # No ANON_KEY in this environment; HOME stays so that --packages reuses the Ivy cache.
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(tmp_path)),
+           "PYTHON": sys.executable}
+    result = subprocess.run(
+        [str(REPO / "spark-submit.sh"), "--", "--config", str(config)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 4, result.stderr[-2000:]
+    # Spark's PythonRunner merges the job's stderr into its own stdout.
+    assert "environment variable ANON_KEY" in result.stdout + result.stderr
