@@ -10,6 +10,7 @@ row sent to Python. Binary literals are hidden in plans by the session's redacti
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -66,7 +67,8 @@ def render(digest_hex: Column, domain: Domain, dtype: T.DataType) -> Column:
     if domain.format == "integer":
         # 16 hex digits are 64 bits; conv() reads them as an unsigned number.
         unsigned = F.conv(F.substring(digest_hex, 1, 16), 16, 10).cast(T.DecimalType(20, 0))
-        number = F.pmod(unsigned, F.lit(2**bits).cast(T.DecimalType(20, 0)))
+        # A Decimal literal: 2**63 does not fit the long that py4j would send an int as.
+        number = F.pmod(unsigned, F.lit(Decimal(2**bits)).cast(T.DecimalType(20, 0)))
         target = dtype if isinstance(dtype, tuple(INTEGER_BITS)) else T.LongType()
         value = number.cast(target)
         return value if not isinstance(dtype, T.StringType) else value.cast("string")

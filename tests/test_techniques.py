@@ -341,19 +341,13 @@ def test_base32_pseudonym_is_base32hex(spark, master_key, domain, bits):
                        ignore_nullable=True)
 
 
-LONG_INTEGER_PSEUDONYM_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="engine/pseudonym.py render() passes 2**63 to F.lit, which py4j cannot send as a long",
-)
-
-
 @pytest.mark.parametrize(
     ("dtype", "domain", "bits"),
     [
         (T.IntegerType(), "id_number", 31),  # widest INT pseudonym keeps the sign bit clear
         (T.LongType(), "id_number_62", 62),
-        pytest.param(T.LongType(), "id_number", 63, marks=LONG_INTEGER_PSEUDONYM_BUG),
-        pytest.param(T.StringType(), "id_number", 63, marks=LONG_INTEGER_PSEUDONYM_BUG),
+        (T.LongType(), "id_number", 63),  # widest BIGINT pseudonym
+        (T.StringType(), "id_number", 63),  # digits in a text column
     ],
     ids=type_id,
 )

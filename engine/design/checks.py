@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from functools import reduce
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -212,6 +212,17 @@ def _pair(plan: TablePlan, source: DataFrame) -> _Paired:
     return _Paired(plan, source.schema, stored, before, after, canonical, invalid)
 
 
+def _stacked(frame: DataFrame, names: list[str], rows: list[list[Column]]) -> DataFrame:
+    """Return, for every row of ``frame``, one row per entry of ``rows`` (columns ``names``).
+
+    This is a union of several projections of one table, read in one scan: a union of many
+    small frames would cost a Spark task per part.
+    """
+    structs = [F.struct(*[value.alias(name) for name, value in zip(names, row)]) for row in rows]
+    exploded = frame.select(F.explode(F.array(*structs)).alias("cell"))
+    return exploded.select(*[F.col(f"cell.{name}") for name in names])
+
+
 def check(config: Config, tables: Mapping[str, DataFrame], key: MasterKey,
           relations: Sequence[Relation] | None = None, k: int = DEFAULT_K,
           min_leak_length: int = DEFAULT_MIN_LEAK_LENGTH) -> CheckReport:
@@ -253,16 +264,18 @@ def _count_rejected(paired: dict[str, _Paired]) -> list[RejectedValues]:
     """Count the rows each rule cannot process (a date in another format, text in an integer domain)."""
     flags = []
     for name, pairs in paired.items():
+        rows = []
         for row_check, column in pairs.invalid:
             rule = describe_rule(pairs.plan.table.rule_for(row_check.column))
-            flags.append(pairs.frame.select(F.lit(name).alias("table"), F.lit(row_check.column).alias("column"),
-                                            F.lit(rule).alias("rule"), F.col(column).alias("invalid")))
+            rows.append([F.lit(name), F.lit(row_check.column), F.lit(rule), F.col(column)])
+        if rows:
+            flags.append(_stacked(pairs.frame, ["table", "column", "rule", "invalid"], rows))
     if not flags:
         return []
-    rows = (reduce(DataFrame.unionByName, flags).groupBy("table", "column", "rule")
-            .agg(F.count_if("invalid").alias("rows")).where(F.col("rows") > 0)
-            .orderBy("table", "column").collect())
-    return [RejectedValues(row["table"], row["column"], row["rule"], int(row["rows"])) for row in rows]
+    counted = (reduce(DataFrame.unionByName, flags).groupBy("table", "column", "rule")
+               .agg(F.count_if("invalid").alias("rows")).where(F.col("rows") > 0)
+               .orderBy("table", "column").collect())
+    return [RejectedValues(row["table"], row["column"], row["rule"], int(row["rows"])) for row in counted]
 
 
 # --- leaks ----------------------------------------------------------------------------------------
@@ -274,19 +287,19 @@ def _find_leaks(paired: dict[str, _Paired], min_length: int) -> list[Leak]:
     cells = []
     rules = {}
     for name, pairs in paired.items():
+        rows = []
         for column, before in pairs.before.items():
             rule = pairs.plan.table.rule_for(column)
             if rule is None or rule.technique not in DIRECT_IDENTIFIER_TECHNIQUES:
                 continue
             rules[(name, column)] = describe_rule(rule)
-            identifiers.append(pairs.frame.select(
-                F.lit(name).alias("source_table"), F.lit(column).alias("source_column"),
-                F.trim(F.col(before).cast("string")).alias("value")))
-        if pairs.after:
-            outputs = [F.struct(F.lit(column).alias("output_column"), F.trim(F.col(after).cast("string")).alias("value"))
-                       for column, after in pairs.after.items()]
-            exploded = pairs.frame.select(F.lit(name).alias("output_table"), F.explode(F.array(*outputs)).alias("cell"))
-            cells.append(exploded.select("output_table", "cell.output_column", "cell.value"))
+            rows.append([F.lit(name), F.lit(column), F.trim(F.col(before).cast("string"))])
+        if rows:
+            identifiers.append(_stacked(pairs.frame, ["source_table", "source_column", "value"], rows))
+        outputs = [[F.lit(name), F.lit(column), F.trim(F.col(after).cast("string"))]
+                   for column, after in pairs.after.items()]
+        if outputs:
+            cells.append(_stacked(pairs.frame, ["output_table", "output_column", "value"], outputs))
     if not identifiers or not cells:
         return []
     long_enough = F.char_length("value") >= min_length
@@ -312,8 +325,8 @@ def _check_foreign_keys(relations: Sequence[Relation], paired: dict[str, _Paired
     Child values are tagged with their relation and side, parent keys with their table, key
     and side; one left join on (tag, value) finds every orphan at once.
     """
-    children = []
-    parents: dict[str, DataFrame] = {}
+    children: dict[str, list[list[Column]]] = {}
+    parents: dict[str, dict[str, list[Column]]] = {}
     checked = []
     for index, relation in enumerate(relations):
         child, parent = paired.get(relation.child), paired.get(relation.parent)
@@ -325,17 +338,19 @@ def _check_foreign_keys(relations: Sequence[Relation], paired: dict[str, _Paired
             if relation.column not in child_columns or relation.key not in parent_columns:
                 continue
             target = f"{relation.parent}.{relation.key}:{side}"
-            values = child.frame.select(F.lit(f"{index}:{side}").alias("label"), F.lit(target).alias("target"),
-                                        F.col(child_columns[relation.column]).cast("string").alias("value"))
-            children.append(values.where(F.col("value").isNotNull()))
-            if target not in parents:
-                keys = parent.frame.select(F.lit(target).alias("target"),
-                                           F.col(parent_columns[relation.key]).cast("string").alias("value"))
-                parents[target] = keys.distinct().withColumn("found", F.lit(True))
+            value = F.col(child_columns[relation.column]).cast("string")
+            children.setdefault(relation.child, []).append([F.lit(f"{index}:{side}"), F.lit(target), value])
+            key = F.col(parent_columns[relation.key]).cast("string")
+            parents.setdefault(relation.parent, {})[target] = [F.lit(target), key]
     if not children:
         return []
-    joined = reduce(DataFrame.unionByName, children).join(
-        reduce(DataFrame.unionByName, parents.values()), ["target", "value"], "left")
+    values = reduce(DataFrame.unionByName, [
+        _stacked(paired[table].frame, ["label", "target", "value"], rows) for table, rows in children.items()
+    ]).where(F.col("value").isNotNull())
+    keys = reduce(DataFrame.unionByName, [
+        _stacked(paired[table].frame, ["target", "value"], list(rows.values())) for table, rows in parents.items()
+    ]).distinct().withColumn("found", F.lit(True))
+    joined = values.join(keys, ["target", "value"], "left")
     counted = joined.groupBy("label").agg(F.count(F.lit(1)).alias("rows"),
                                          F.count_if(F.col("found").isNull()).alias("orphans")).collect()
     found = {row["label"]: (int(row["rows"]), int(row["orphans"])) for row in counted}
@@ -363,13 +378,14 @@ def _count_collisions(paired: dict[str, _Paired]) -> list[DomainCollisions]:
     """
     pairs = []
     for table in paired.values():
-        for pair, canonical in table.canonical:
-            pairs.append(table.frame.select(
-                F.lit(pair.domain).alias("domain"), F.col(canonical).alias("input"),
-                F.col(table.after[pair.column]).cast("string").alias("output")).where(F.col("input").isNotNull()))
+        rows = [[F.lit(pair.domain), F.col(canonical), F.col(table.after[pair.column]).cast("string")]
+                for pair, canonical in table.canonical]
+        if rows:
+            pairs.append(_stacked(table.frame, ["domain", "input", "output"], rows))
     if not pairs:
         return []
-    per_pseudonym = (reduce(DataFrame.unionByName, pairs).groupBy("domain", "output")
+    known = reduce(DataFrame.unionByName, pairs).where(F.col("input").isNotNull())
+    per_pseudonym = (known.groupBy("domain", "output")
                      .agg(F.count_distinct("input").alias("inputs")))
     # Each input has exactly one pseudonym, so summing inputs per pseudonym counts distinct inputs.
     rows = (per_pseudonym.groupBy("domain")
@@ -427,13 +443,15 @@ def _distributions(paired: dict[str, _Paired]) -> list[DistributionChange]:
     found = []
     frames = []
     for name, pairs in paired.items():
+        rows = []
         for measure in measures(pairs.plan, pairs.schema):
             found.append((name, measure))
             for side, column in (("before", pairs.before[measure.column]), ("after", pairs.after[measure.column])):
                 number = measure.view(F.col(column)) if measure.kind != "text" else F.lit(None)
-                frames.append(pairs.frame.select(
-                    F.lit(f"{name}.{measure.column}:{side}").alias("label"),
-                    number.cast("double").alias("number"), F.col(column).cast("string").alias("text")))
+                rows.append([F.lit(f"{name}.{measure.column}:{side}"), number.cast("double"),
+                             F.col(column).cast("string")])
+        if rows:
+            frames.append(_stacked(pairs.frame, ["label", "number", "text"], rows))
     if not frames:
         return []
     rows = reduce(DataFrame.unionByName, frames).groupBy("label").agg(

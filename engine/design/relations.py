@@ -14,12 +14,15 @@ from functools import reduce
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from engine.config.model import Config, Rule
 
 # Distinct child values that must be found in a parent key for the data to count as a reference.
 # Below 1.0 so that a sentinel such as Synthea's '0' for "no insurance" does not hide a real key.
 MIN_CONTAINED_SHARE = 0.8
+# Types whose values can be keys; fractions, dates and nested values are never compared.
+_KEY_TYPES = (T.StringType, T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _RELATION_TEXT = re.compile(r"^\s*([^.\s]+)\.([^\s]+)\s*->\s*([^.\s]+)\.([^\s]+)\s*$")
 
 
@@ -155,13 +158,12 @@ def key_columns(tables: Mapping[str, DataFrame]) -> dict[str, str]:
 
 
 def _reference_candidates(tables: Mapping[str, DataFrame], keys: dict[str, str]) -> list[tuple[str, str]]:
+    """List every text or integer column except a table's own key: any of them may reference a key."""
     candidates = []
     for name, frame in tables.items():
-        for column in frame.columns:
-            if keys.get(name) == column:
-                continue
-            if is_reference_name(column) or any(names_table(column, parent) for parent in keys):
-                candidates.append((name, column))
+        for source_field in frame.schema.fields:
+            if keys.get(name) != source_field.name and isinstance(source_field.dataType, _KEY_TYPES):
+                candidates.append((name, source_field.name))
     return candidates
 
 
@@ -176,8 +178,8 @@ def _column_values(frame: DataFrame, columns: list[str], table: str) -> DataFram
 def find_relations(tables: Mapping[str, DataFrame], min_share: float = MIN_CONTAINED_SHARE) -> list[Relation]:
     """Find foreign keys in the data: id-like columns whose values are contained in a table's key.
 
-    A column is a candidate when its name ends in ``id`` or names a table with a key. It
-    references the key that contains at least ``min_share`` of its distinct values; a column
+    Every text or integer column is a candidate. It references the key that contains at
+    least ``min_share`` of its distinct values; a column
     of whole numbers must also name the key's table (``store_id`` and ``store``). When several
     keys qualify, a key whose table the column names wins, then the larger share. Values are
     compared as trimmed text. One Spark job computes every containment at once; only counts
