@@ -65,29 +65,39 @@ tables:
 def build_table(spark: SparkSession, rows: int) -> DataFrame:
     """Return ``rows`` rows of synthetic people with the 20 columns the rules name."""
     n = F.col("id_number")
-    frame = spark.range(rows).withColumnRenamed("id", "id_number").select(
-        F.concat(F.lit("person-"), n.cast("string")).alias("id"),
-        (n * 7919 + 100000).cast("string").alias("account"),
-        F.concat(F.lit("First"), (n % 97).cast("string")).alias("first_name"),
-        F.concat(F.lit("Last"), (n % 89).cast("string")).alias("last_name"),
-        F.concat(F.lit("user"), n.cast("string"), F.lit("@example.org")).alias("email"),
-        F.concat(F.lit("+33 6 "), F.lpad((n * 31 % 100000000).cast("string"), 8, "0")).alias("phone"),
-        F.concat(F.lit("FR76"), F.lpad((n * 131).cast("string"), 20, "0")).alias("iban"),
-        F.date_format(F.date_add(F.lit("1950-01-01").cast("date"), (n * 37 % 20000).cast("int")), "yyyy-MM-dd")
-        .alias("birth_date"),
-        F.date_format(F.date_add(F.lit("2020-01-01").cast("date"), (n % 700).cast("int")), "yyyy-MM-dd")
-        .alias("visit_date"),
-        F.date_format(F.timestamp_seconds(F.lit(1_600_000_000) + n * 3600), "yyyy-MM-dd HH:mm:ss").alias("visit_time"),
-        F.lpad((n * 13 % 99999).cast("string"), 5, "0").alias("zip"),
-        (n * 1237 % 150000).cast("string").alias("income"),
-        (F.lit(43.0) + (n % 1000) / 997).cast("string").alias("latitude"),
-        F.concat(F.lit("called on day "), n.cast("string")).alias("notes"),
-        F.sha1(n.cast("string")).alias("password"),
-        F.lit("FR").alias("country"),
-        F.element_at(F.array(F.lit("Paris"), F.lit("Lyon"), F.lit("Nantes")), (n % 3 + 1).cast("int")).alias("city"),
-        F.when(n % 2 == 0, "F").otherwise("M").alias("gender"),
-        F.when(n % 5 == 0, "closed").otherwise("open").alias("status"),
-        (n % 100).cast("string").alias("score"),
+    frame = (
+        spark.range(rows)
+        .withColumnRenamed("id", "id_number")
+        .select(
+            F.concat(F.lit("person-"), n.cast("string")).alias("id"),
+            (n * 7919 + 100000).cast("string").alias("account"),
+            F.concat(F.lit("First"), (n % 97).cast("string")).alias("first_name"),
+            F.concat(F.lit("Last"), (n % 89).cast("string")).alias("last_name"),
+            F.concat(F.lit("user"), n.cast("string"), F.lit("@example.org")).alias("email"),
+            F.concat(F.lit("+33 6 "), F.lpad((n * 31 % 100000000).cast("string"), 8, "0")).alias("phone"),
+            F.concat(F.lit("FR76"), F.lpad((n * 131).cast("string"), 20, "0")).alias("iban"),
+            F.date_format(
+                F.date_add(F.lit("1950-01-01").cast("date"), (n * 37 % 20000).cast("int")), "yyyy-MM-dd"
+            ).alias("birth_date"),
+            F.date_format(
+                F.date_add(F.lit("2020-01-01").cast("date"), (n % 700).cast("int")), "yyyy-MM-dd"
+            ).alias("visit_date"),
+            F.date_format(F.timestamp_seconds(F.lit(1_600_000_000) + n * 3600), "yyyy-MM-dd HH:mm:ss").alias(
+                "visit_time"
+            ),
+            F.lpad((n * 13 % 99999).cast("string"), 5, "0").alias("zip"),
+            (n * 1237 % 150000).cast("string").alias("income"),
+            (F.lit(43.0) + (n % 1000) / 997).cast("string").alias("latitude"),
+            F.concat(F.lit("called on day "), n.cast("string")).alias("notes"),
+            F.sha1(n.cast("string")).alias("password"),
+            F.lit("FR").alias("country"),
+            F.element_at(
+                F.array(F.lit("Paris"), F.lit("Lyon"), F.lit("Nantes")), (n % 3 + 1).cast("int")
+            ).alias("city"),
+            F.when(n % 2 == 0, "F").otherwise("M").alias("gender"),
+            F.when(n % 5 == 0, "closed").otherwise("open").alias("status"),
+            (n % 100).cast("string").alias("score"),
+        )
     )
     # A stored frame, like a design sample, so the timing covers the preview and not the generator.
     return frame.localCheckpoint(eager=True)
@@ -107,8 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1000, help="rows previewed (default 1000)")
     parser.add_argument("--repeat", type=int, default=5, help="timed previews after the warm-up (default 5)")
     args = parser.parse_args(argv)
-    spark = get_session("bench preview", master="local[2]", extra={"spark.sql.shuffle.partitions": "4",
-                                                                   "spark.ui.enabled": "false"})
+    spark = get_session(
+        "bench preview",
+        master="local[2]",
+        extra={"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false"},
+    )
     spark.sparkContext.setLogLevel("ERROR")
     config = config_from_text(RULES, "<bench rules>")
     tables = {"people": build_table(spark, args.rows)}

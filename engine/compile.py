@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 from engine.config.model import Config, TableConfig
 from engine.errors import ConfigError, Problem
 from engine.keys import MasterKey
+from engine.pseudonym import padded_keys
 from engine.techniques import TECHNIQUES, BuildContext
 from engine.techniques.keyed import Pseudonymize
 
@@ -40,11 +41,48 @@ class KeyPair:
     output: Column
 
 
+KEY_COLUMN_PREFIX = "__anon_key_"
+
+
+class KeyRing:
+    """The padded HMAC keys one table needs, served as columns of a one-row key table.
+
+    Plans then name key columns instead of holding key literals, whose bytes Spark would print
+    in the event log. Column names are numbered, so they tell nothing about the key.
+    """
+
+    def __init__(self, master: MasterKey) -> None:
+        self._master = master
+        self._names: dict[tuple[str, str], tuple[str, str]] = {}
+        self._values: dict[str, bytes] = {}
+
+    def hmac_key(self, purpose: str, domain: str) -> tuple[Column, Column]:
+        """Return the inner and outer padded keys of ``domain`` for ``purpose`` as columns."""
+        if (purpose, domain) not in self._names:
+            index = len(self._names)
+            inner_name, outer_name = f"{KEY_COLUMN_PREFIX}{index}_i", f"{KEY_COLUMN_PREFIX}{index}_o"
+            inner, outer = padded_keys(self._master.subkey(purpose, domain))
+            self._values[inner_name], self._values[outer_name] = inner, outer
+            self._names[(purpose, domain)] = (inner_name, outer_name)
+        inner_name, outer_name = self._names[(purpose, domain)]
+        return F.col(inner_name), F.col(outer_name)
+
+    def attach(self, frame: DataFrame) -> DataFrame:
+        """Return ``frame`` with the key columns added through a broadcast one-row cross join."""
+        if not self._values:
+            return frame
+        schema = T.StructType([T.StructField(name, T.BinaryType(), False) for name in self._values])
+        row = tuple(bytearray(value) for value in self._values.values())
+        keys = frame.sparkSession.createDataFrame([row], schema)
+        return frame.crossJoin(F.broadcast(keys))
+
+
 @dataclass
 class TablePlan:
     """The compiled form of one table: what to select, and what to check first."""
 
     table: TableConfig
+    keys: KeyRing
     columns: list[tuple[str, Column]] = field(default_factory=list)
     checks: list[RowCheck] = field(default_factory=list)
     key_pairs: list[KeyPair] = field(default_factory=list)
@@ -53,9 +91,13 @@ class TablePlan:
     def output_names(self) -> list[str]:
         return [name for name, _ in self.columns]
 
+    def with_keys(self, source: DataFrame) -> DataFrame:
+        """Return ``source`` with the key columns the compiled expressions refer to."""
+        return self.keys.attach(source)
+
     def apply(self, source: DataFrame) -> DataFrame:
         """Return ``source`` anonymized: one select of the compiled columns, in source order."""
-        return source.select(*[expression.alias(name) for name, expression in self.columns])
+        return self.with_keys(source).select(*[expression.alias(name) for name, expression in self.columns])
 
 
 def _problem(table: TableConfig, column: str | None, code: str, message: str, fix: str,
@@ -98,7 +140,7 @@ def check_table_schema(table: TableConfig, schema: T.StructType, config: Config)
             problems.append(_problem(table, column, "COLUMN_NOT_FOUND",
                                      f"table '{table.name}' has no column '{column}' in its source",
                                      f"did you mean '{close[0]}'?" if close else "remove the rule"))
-    ctx = BuildContext(table=table, schema=schema, domains=config.domains, subkey=_no_key)
+    ctx = BuildContext(table=table, schema=schema, domains=config.domains, hmac_key=_no_key)
     for column, rule in table.rules.items():
         source_field = ctx.field(column)
         if source_field is None:
@@ -123,7 +165,7 @@ def check_table_schema(table: TableConfig, schema: T.StructType, config: Config)
     return problems
 
 
-def _no_key(purpose: str, domain: str) -> bytes:
+def _no_key(purpose: str, domain: str) -> tuple[Column, Column]:
     raise AssertionError("schema checks never build key material")
 
 
@@ -138,8 +180,9 @@ def check_schemas(config: Config, schemas: dict[str, T.StructType]) -> None:
 
 def compile_table(table: TableConfig, schema: T.StructType, config: Config, key: MasterKey) -> TablePlan:
     """Compile one table's rules into Column expressions, in source column order."""
-    ctx = BuildContext(table=table, schema=schema, domains=config.domains, subkey=key.subkey)
-    plan = TablePlan(table=table)
+    ring = KeyRing(key)
+    ctx = BuildContext(table=table, schema=schema, domains=config.domains, hmac_key=ring.hmac_key)
+    plan = TablePlan(table=table, keys=ring)
     for source_field in schema.fields:
         rule = table.rule_for(source_field.name)
         assert rule is not None, "check_schemas() runs first and reports columns without rules"

@@ -3,8 +3,13 @@
 HMAC(K, m) = SHA256((K0 xor opad) || SHA256((K0 xor ipad) || m)), as RFC 2104 defines it. With
 K fixed per domain, both padded keys are constant 64-byte binary literals, so the whole function is
 two ``sha2`` calls and two ``concat`` calls: built-ins that Spark runs in generated code, with no
-row sent to Python. Binary literals are hidden in plans by the session's redaction setting
-(see ``engine.session``).
+row sent to Python.
+
+In production the padded keys are not literals: they are columns of a one-row key table that
+``engine.compile.KeyRing`` broadcasts and cross-joins, so plans name a column where a literal
+would print its bytes. Spark redacts literals in explain output when asked
+(``spark.sql.redaction.string.regex``), but the event log's plan tree (SparkPlanInfo) shows
+them in full.
 """
 
 from __future__ import annotations
@@ -35,15 +40,23 @@ def padded_keys(key: bytes) -> tuple[bytes, bytes]:
     return inner, outer
 
 
-def hmac_sha256_hex(key: bytes, message: Column) -> Column:
+PaddedKeyColumns = tuple[Column, Column]
+
+
+def hmac_sha256_hex(key: bytes | PaddedKeyColumns, message: Column) -> Column:
     """Return HMAC-SHA256 of ``message`` (BINARY or STRING as UTF-8) as 64 lower-case hex digits.
 
-    NULL in gives NULL out.
+    ``key`` is the raw key, which becomes literals (tests, benchmarks), or the inner and outer
+    padded keys as BINARY columns. NULL in gives NULL out.
     """
-    inner_key, outer_key = padded_keys(key)
+    if isinstance(key, (bytes, bytearray)):
+        inner_bytes, outer_bytes = padded_keys(bytes(key))
+        inner_key, outer_key = F.lit(inner_bytes), F.lit(outer_bytes)
+    else:
+        inner_key, outer_key = key
     data = message.cast("binary")
-    inner = F.unhex(F.sha2(F.concat(F.lit(inner_key), data), 256))
-    return F.sha2(F.concat(F.lit(outer_key), inner), 256)
+    inner = F.unhex(F.sha2(F.concat(inner_key, data), 256))
+    return F.sha2(F.concat(outer_key, inner), 256)
 
 
 def output_bits(domain: Domain, dtype: T.DataType) -> int:
@@ -89,6 +102,6 @@ def _base32hex(digest_hex: Column, bits: int) -> Column:
     return F.substring(F.concat(*chunks), 1, bits // 5)
 
 
-def pseudonym(key: bytes, canonical: Column, domain: Domain, dtype: T.DataType) -> Column:
+def pseudonym(key: bytes | PaddedKeyColumns, canonical: Column, domain: Domain, dtype: T.DataType) -> Column:
     """Return the pseudonym of already-canonical text, in the domain's output form."""
     return render(hmac_sha256_hex(key, canonical), domain, dtype)

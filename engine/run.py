@@ -233,7 +233,7 @@ def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan]) -
     All domains go through one aggregation job, grouped by domain name.
     """
     frames = [
-        sources[name].frame.select(
+        plan.with_keys(sources[name].frame).select(
             F.lit(pair.domain).alias("domain"),
             pair.canonical.alias("input"),
             pair.output.cast("string").alias("output"),

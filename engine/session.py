@@ -12,8 +12,9 @@ from pyspark.sql import SparkSession
 
 DELTA_VERSION = "4.4.0"
 DELTA_PACKAGE = f"io.delta:delta-spark_4.2_2.13:{DELTA_VERSION}"
-# Pseudonym subkeys enter plans as binary literals, which Spark prints as 0x followed by hex
-# digits. Redacting them keeps derived keys out of explain output, the SQL UI and event logs.
+# Keys reach plans as columns of a key table, never as literals (see engine.compile.KeyRing).
+# Redacting long binary literals anyway covers literals written in sql rules; Spark applies it
+# to explain output and the SQL UI's plan description, but not to the event log's plan tree.
 BINARY_LITERAL_REDACTION = r"(?i)0x[0-9a-f]{16,}"
 SESSION_SQL_OPTIONS = {
     # Date shifting parses and formats text in the session time zone; UTC has no DST gaps.

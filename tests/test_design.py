@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from engine.config import config_from_text, load_config
 from engine.design import (
     Relation,
+    Sample,
     check,
     draft_config,
     find_relations,
@@ -51,13 +52,15 @@ SHOP_RELATIONS = [
 def shop(spark: SparkSession) -> dict[str, DataFrame]:
     """Customers, their orders and items, products, and a store <-> staff cycle of foreign keys."""
     customers = [(f"c{i}", f"name {i}") for i in range(1, 31)]
-    orders = [(f"o{i}", f"c{i % 30 + 1}", f"s{i % 6}") for i in range(90)]
-    items = [(f"o{i}", f"p{(i * 7) % 20}", i % 4 + 1) for i in range(90)] + [(f"o{i}", "p19", 1) for i in range(0, 90, 3)]
+    orders = [(f"o{i}", f"c{i % 30 + 1}", "s0") for i in range(90)]
+    items = [(f"o{i}", f"p{(i * 7) % 20}", i % 4 + 1) for i in range(90)] + [
+        (f"o{i}", "p19", 1) for i in range(0, 90, 3)
+    ]
     products = [(f"p{i}", f"product {i}") for i in range(20)]
-    # Each member of staff works in the store that the next member manages, so closing over
-    # the cycle takes several rounds.
-    staff = [(f"s{i}", f"t{(i + 1) % 6}") for i in range(6)]
-    stores = [(f"t{i}", f"s{i}") for i in range(6)]
+    # Orders name only s0. s0 works in t1, managed by s1, who works in t2, managed by s2, who
+    # works in t0, managed by s0: the sample must follow that chain round by round.
+    staff = [("s0", "t1"), ("s1", "t2"), ("s2", "t0")]
+    stores = [("t0", "s0"), ("t1", "s1"), ("t2", "s2")]
     return {
         "customers": spark.createDataFrame(customers, "customer_id string, name string"),
         "orders": spark.createDataFrame(orders, "order_id string, customer_id string, staff_id string"),
@@ -74,35 +77,45 @@ def orphans(tables: dict[str, DataFrame], relation: Relation) -> DataFrame:
     return child.join(parent, relation.column, "left_anti")
 
 
-def test_sample_keeps_every_foreign_key(spark: SparkSession, shop: dict[str, DataFrame]) -> None:
-    sampled = sample(shop, root="customers", size=5, seed=11, relations=SHOP_RELATIONS)
-    assert sampled.counts["customers"] == 5
+@pytest.fixture(scope="module")
+def shop_sample(shop: dict[str, DataFrame]) -> Sample:
+    return sample(shop, root="customers", size=5, seed=11, relations=SHOP_RELATIONS)
+
+
+def test_sample_keeps_every_foreign_key(spark: SparkSession, shop_sample: Sample) -> None:
+    assert shop_sample.counts["customers"] == 5
     for relation in SHOP_RELATIONS:
-        found = orphans(sampled.tables, relation)
+        found = orphans(shop_sample.tables, relation)
         assert_df_equality(found, spark.createDataFrame([], found.schema))
 
 
-def test_sample_takes_all_child_rows(shop: dict[str, DataFrame]) -> None:
-    sampled = sample(shop, root="customers", size=5, seed=11, relations=SHOP_RELATIONS)
-    chosen = sampled["customers"].select("customer_id")
+def test_sample_follows_key_cycle(shop_sample: Sample) -> None:
+    assert shop_sample.counts["staff"] == 3
+    assert shop_sample.counts["stores"] == 3
+    # Six steps along the chain, then one round that finds nothing new.
+    assert shop_sample.rounds == 7
+
+
+def test_sample_takes_all_child_rows(shop: dict[str, DataFrame], shop_sample: Sample) -> None:
+    chosen = shop_sample["customers"].select("customer_id")
     expected_orders = shop["orders"].join(chosen, "customer_id", "left_semi").select(*shop["orders"].columns)
-    assert_df_equality(sampled["orders"], expected_orders, ignore_row_order=True)
-    expected_items = shop["items"].join(expected_orders, "order_id", "left_semi").select(*shop["items"].columns)
-    assert_df_equality(sampled["items"], expected_items, ignore_row_order=True)
+    assert_df_equality(shop_sample["orders"], expected_orders, ignore_row_order=True)
+    expected_items = (
+        shop["items"].join(expected_orders, "order_id", "left_semi").select(*shop["items"].columns)
+    )
+    assert_df_equality(shop_sample["items"], expected_items, ignore_row_order=True)
 
 
-def test_sample_same_for_any_partitioning(shop: dict[str, DataFrame]) -> None:
-    first = sample(shop, root="customers", size=5, seed=11, relations=SHOP_RELATIONS)
+def test_sample_same_for_any_partitioning(shop: dict[str, DataFrame], shop_sample: Sample) -> None:
     split = {name: frame.repartition(7) for name, frame in shop.items()}
-    second = sample(split, root="customers", size=5, seed=11, relations=SHOP_RELATIONS)
+    again = sample(split, root="customers", size=5, seed=11, relations=SHOP_RELATIONS)
     for name in shop:
-        assert_df_equality(first[name], second[name], ignore_row_order=True)
+        assert_df_equality(shop_sample[name], again[name], ignore_row_order=True)
 
 
-def test_sample_seed_changes_entities(shop: dict[str, DataFrame]) -> None:
-    first = sample(shop, root="customers", size=5, seed=11, relations=SHOP_RELATIONS)
+def test_sample_seed_changes_entities(shop: dict[str, DataFrame], shop_sample: Sample) -> None:
     other = sample(shop, root="customers", size=5, seed=12, relations=SHOP_RELATIONS)
-    ids = {row["customer_id"] for row in first["customers"].collect()}
+    ids = {row["customer_id"] for row in shop_sample["customers"].collect()}
     other_ids = {row["customer_id"] for row in other["customers"].collect()}
     assert ids != other_ids
 
@@ -120,13 +133,25 @@ def test_sample_rejects_unknown_relation_column(shop: dict[str, DataFrame]) -> N
 def clinic(spark: SparkSession) -> dict[str, DataFrame]:
     """Patients keyed by UUID and visits whose 'seen_by' column references them without saying so."""
     ids = [f"00000000-0000-4000-8000-{index:012d}" for index in range(12)]
-    patients = [(ids[i], f"First{i}", f"Last{i}", f"person{i}@example.org", f"1980-01-{i + 1:02d}", "F" if i % 2 else "M")
-                for i in range(12)]
+    patients = [
+        (
+            ids[i],
+            f"First{i}",
+            f"Last{i}",
+            f"person{i}@example.org",
+            f"1980-01-{i + 1:02d}",
+            "F" if i % 2 else "M",
+        )
+        for i in range(12)
+    ]
     visits = [(f"v{i}", ids[i % 12], f"2021-03-{i % 28 + 1:02d}", f"{i * 10.5:.2f}") for i in range(40)]
     return {
-        "patients": spark.createDataFrame(patients, "Id string, FIRST string, LAST string, EMAIL string, "
-                                                    "BIRTHDATE string, GENDER string"),
-        "visits": spark.createDataFrame(visits, "visit_id string, seen_by string, visit_date string, cost string"),
+        "patients": spark.createDataFrame(
+            patients, "Id string, FIRST string, LAST string, EMAIL string, BIRTHDATE string, GENDER string"
+        ),
+        "visits": spark.createDataFrame(
+            visits, "visit_id string, seen_by string, visit_date string, cost string"
+        ),
     }
 
 
@@ -167,7 +192,10 @@ def test_draft_loads_as_draft(clinic: dict[str, DataFrame], tmp_path: Path) -> N
 
 
 def test_relations_from_config_follow_domains() -> None:
-    config = config_from_text(config_text("shop", """
+    config = config_from_text(
+        config_text(
+            "shop",
+            """
 domains: {customer: {}, other: {}}
 tables:
   customers:
@@ -176,7 +204,9 @@ tables:
     columns:
       order_id: {pseudonymize: {domain: other}}
       buyer: {pseudonymize: {domain: customer}}
-"""))
+""",
+        )
+    )
     assert relations_from_config(config) == [Relation("orders", "buyer", "customers", "customer_id")]
 
 
@@ -231,15 +261,25 @@ def test_k_anonymity_matches_hand_count(people: dict[str, DataFrame], master_key
     # After the rules the (age, zip) groups are (30, 750) x3, (50, 750) x2 and (70, 130) x1,
     # so 3 of 6 rows sit in groups smaller than 3. Before them every row is its own group.
     expected = KAnonymity(
-        table="people", quasi_identifiers=["age", "zip"], k=3, rows=6,
-        groups_before=6, smallest_group_before=1, share_below_k_before=1.0,
-        groups_after=3, smallest_group_after=1, rows_below_k_after=3, share_below_k_after=0.5,
+        table="people",
+        quasi_identifiers=["age", "zip"],
+        k=3,
+        rows=6,
+        groups_before=6,
+        smallest_group_before=1,
+        share_below_k_before=1.0,
+        groups_after=3,
+        smallest_group_after=1,
+        rows_below_k_after=3,
+        share_below_k_after=0.5,
     )
     assert report.k_anonymity == [expected]
 
 
 def test_check_reports_schema_gaps(people: dict[str, DataFrame], master_key) -> None:
-    config = config_from_text(config_text("people", PEOPLE_CONFIG.replace("      note: keep\n", "      notes: keep\n")))
+    config = config_from_text(
+        config_text("people", PEOPLE_CONFIG.replace("      note: keep\n", "      notes: keep\n"))
+    )
     report = check(config, people, master_key)
     assert [p["path"] for p in report.columns_without_rules] == ["tables.people.columns.note"]
     assert [p["path"] for p in report.rules_without_columns] == ["tables.people.columns.notes"]
@@ -248,7 +288,10 @@ def test_check_reports_schema_gaps(people: dict[str, DataFrame], master_key) -> 
 
 def test_check_finds_broken_foreign_key(shop: dict[str, DataFrame], master_key) -> None:
     # The order's customer_id is pseudonymized in another domain than the customers' key.
-    config = config_from_text(config_text("shop", """
+    config = config_from_text(
+        config_text(
+            "shop",
+            """
 domains: {customer: {}, order: {}}
 tables:
   customers:
@@ -258,7 +301,9 @@ tables:
       order_id: {pseudonymize: {domain: order}}
       customer_id: {pseudonymize: {domain: order}}
       staff_id: keep
-"""))
+""",
+        )
+    )
     tables = {name: shop[name] for name in ("customers", "orders")}
     report = check(config, tables, master_key, relations=[SHOP_RELATIONS[0]])
     [result] = report.foreign_keys
@@ -268,12 +313,17 @@ tables:
 def test_check_counts_pseudonym_collisions(spark: SparkSession, master_key) -> None:
     # 300 distinct ids cannot fit in 8-bit pseudonyms (256 values).
     frame = spark.range(300).select(F.col("id").cast("int").alias("id"))
-    config = config_from_text(config_text("ids", """
+    config = config_from_text(
+        config_text(
+            "ids",
+            """
 domains: {tiny: {type: integer, format: integer, bits: 8}}
 tables:
   ids:
     columns: {id: {pseudonymize: {domain: tiny}}}
-"""))
+""",
+        )
+    )
     report = check(config, {"ids": frame}, master_key)
     [collisions] = report.collisions
     assert collisions.inputs == 300
@@ -301,7 +351,7 @@ def test_preview_returns_html(people: dict[str, DataFrame], master_key) -> None:
     assert "ssn" in html
     assert len(shown.before) == 3
     ssn = shown.columns.index("ssn")
-    assert all(after[ssn] != before[ssn] for before, after in zip(shown.before, shown.after))
+    assert all(after[ssn] != before[ssn] for before, after in zip(shown.before, shown.after, strict=True))
 
 
 def test_histograms_count_every_value(people: dict[str, DataFrame], master_key) -> None:

@@ -24,16 +24,21 @@ def test_notebook_runs_clean(notebook_name: str, tmp_path: Path, monkeypatch: py
     notebook = nbformat.read(REPO / "notebooks" / notebook_name, as_version=4)
     # The kernel inherits this environment; the notebook writes its outputs there.
     monkeypatch.setenv("DESIGN_OUTPUT", str(tmp_path))
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3",
-                            resources={"metadata": {"path": str(REPO)}})
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_SECONDS,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(REPO)}},
+    )
     client.execute()
     name = NOTEBOOKS[notebook_name]
     report = json.loads((tmp_path / f"{name}.check.json").read_text(encoding="utf-8"))
     assert report["ok"]
     assert report["leaks"] == []
     assert [fk for fk in report["foreign_keys"] if fk["status"] != "ok"] == []
-    assert (tmp_path / f"{name}.yaml").read_text(encoding="utf-8") == (REPO / "configs" / f"{name}.yaml").read_text(
-        encoding="utf-8")
+    assert (tmp_path / f"{name}.yaml").read_text(encoding="utf-8") == (
+        REPO / "configs" / f"{name}.yaml"
+    ).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("notebook_name", sorted(NOTEBOOKS))

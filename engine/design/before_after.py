@@ -32,11 +32,11 @@ class Preview:
     def _repr_html_(self) -> str:
         first = ["#"]
         second = [""]
-        for name, rule, dropped in zip(self.columns, self.rules, self.dropped):
+        for name, rule, dropped in zip(self.columns, self.rules, self.dropped, strict=True):
             first.append(Cell(name, colspan=2))
             second.extend([Cell("before"), Cell("dropped" if dropped else f"after: {rule}")])
         rows = []
-        for index, (before, after) in enumerate(zip(self.before, self.after), start=1):
+        for index, (before, after) in enumerate(zip(self.before, self.after, strict=True), start=1):
             cells: list[object] = [index]
             for position, dropped in enumerate(self.dropped):
                 old, new = before[position], after[position]
@@ -50,8 +50,9 @@ class Preview:
         return render_table([first, second], rows, caption=caption)
 
 
-def preview(config: Config, tables: Mapping[str, DataFrame], key: MasterKey, table: str,
-            rows: int = 5) -> Preview:
+def preview(
+    config: Config, tables: Mapping[str, DataFrame], key: MasterKey, table: str, rows: int = 5
+) -> Preview:
     """Anonymize ``rows`` rows of ``tables[table]`` with ``config`` and pair them with the originals.
 
     Before and after values come from one select over the same rows, so they always line up.
@@ -69,12 +70,15 @@ def preview(config: Config, tables: Mapping[str, DataFrame], key: MasterKey, tab
         if name in outputs:
             selected.append(outputs[name].alias(f"after_{index}"))
     order = F.xxhash64(*[F.col(f"`{name}`") for name in names])
-    collected = frame.orderBy(order).limit(rows).select(*selected).collect()
+    # Key columns join after the limit, so they never enter the sort.
+    chosen = plan.with_keys(frame.orderBy(order).limit(rows))
+    collected = chosen.select(*selected).collect()
     before, after = [], []
     for row in collected:
         before.append(tuple(row[f"before_{index}"] for index in range(len(names))))
-        after.append(tuple(row[f"after_{index}"] if name in outputs else None
-                           for index, name in enumerate(names)))
+        after.append(
+            tuple(row[f"after_{index}"] if name in outputs else None for index, name in enumerate(names))
+        )
     return Preview(
         table=table,
         columns=names,

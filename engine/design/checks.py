@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -94,8 +94,8 @@ class KAnonymity:
 class DistributionChange:
     """Summary statistics of a generalized or shifted column before and after its rule.
 
-    Dates are in days since 1970-01-01. Minimum and maximum appear only as changes, so the
-    report holds no single row's value.
+    Dates are in days since 1970-01-01. Minimum and maximum appear only as changes, and means
+    only over at least k values, so the report contains no single row's value.
     """
 
     table: str
@@ -155,8 +155,14 @@ class CheckReport:
         k-anonymity is reported but not part of ``ok``: on a sample of a few entities nearly
         every group is small, so the figure only means something on realistic volumes.
         """
-        return not (self.problems or self.missing_tables or self.rejected or self.leaks
-                    or self.broken_foreign_keys or self.colliding_domains)
+        return not (
+            self.problems
+            or self.missing_tables
+            or self.rejected
+            or self.leaks
+            or self.broken_foreign_keys
+            or self.colliding_domains
+        )
 
     def to_dict(self) -> dict[str, object]:
         result = asdict(self)
@@ -208,7 +214,8 @@ def _pair(plan: TablePlan, source: DataFrame) -> _Paired:
     for index, row_check in enumerate(plan.checks):
         invalid.append((row_check, f"v{index}"))
         selected.append(F.coalesce(row_check.invalid, F.lit(False)).alias(f"v{index}"))
-    stored = source.select(*selected).localCheckpoint(eager=True)
+    # The stored frame holds only these columns: the key columns that with_keys adds stay out.
+    stored = plan.with_keys(source).select(*selected).localCheckpoint(eager=True)
     return _Paired(plan, source.schema, stored, before, after, canonical, invalid)
 
 
@@ -218,14 +225,19 @@ def _stacked(frame: DataFrame, names: list[str], rows: list[list[Column]]) -> Da
     This is a union of several projections of one table, read in one scan: a union of many
     small frames would cost a Spark task per part.
     """
-    structs = [F.struct(*[value.alias(name) for name, value in zip(names, row)]) for row in rows]
+    structs = [F.struct(*[value.alias(name) for name, value in zip(names, row, strict=True)]) for row in rows]
     exploded = frame.select(F.explode(F.array(*structs)).alias("cell"))
     return exploded.select(*[F.col(f"cell.{name}") for name in names])
 
 
-def check(config: Config, tables: Mapping[str, DataFrame], key: MasterKey,
-          relations: Sequence[Relation] | None = None, k: int = DEFAULT_K,
-          min_leak_length: int = DEFAULT_MIN_LEAK_LENGTH) -> CheckReport:
+def check(
+    config: Config,
+    tables: Mapping[str, DataFrame],
+    key: MasterKey,
+    relations: Sequence[Relation] | None = None,
+    k: int = DEFAULT_K,
+    min_leak_length: int = DEFAULT_MIN_LEAK_LENGTH,
+) -> CheckReport:
     """Check ``config`` on sample ``tables`` and return one report.
 
     ``relations`` default to those the config declares (``relations_from_config``); pass
@@ -250,10 +262,10 @@ def check(config: Config, tables: Mapping[str, DataFrame], key: MasterKey,
     report.leaks = _find_leaks(paired, min_leak_length)
     report.foreign_keys = _check_foreign_keys(chosen, paired)
     report.collisions = _count_collisions(paired)
-    report.k_anonymity = [_k_anonymity(pairs, k) for pairs in paired.values() if pairs.plan.table.quasi_identifiers]
-    report.distributions = _distributions(paired)
-    for pairs in paired.values():
-        pairs.frame.unpersist()
+    report.k_anonymity = [
+        _k_anonymity(pairs, k) for pairs in paired.values() if pairs.plan.table.quasi_identifiers
+    ]
+    report.distributions = _distributions(paired, k)
     return report
 
 
@@ -272,9 +284,14 @@ def _count_rejected(paired: dict[str, _Paired]) -> list[RejectedValues]:
             flags.append(_stacked(pairs.frame, ["table", "column", "rule", "invalid"], rows))
     if not flags:
         return []
-    counted = (reduce(DataFrame.unionByName, flags).groupBy("table", "column", "rule")
-               .agg(F.count_if("invalid").alias("rows")).where(F.col("rows") > 0)
-               .orderBy("table", "column").collect())
+    counted = (
+        reduce(DataFrame.unionByName, flags)
+        .groupBy("table", "column", "rule")
+        .agg(F.count_if("invalid").alias("rows"))
+        .where(F.col("rows") > 0)
+        .orderBy("table", "column")
+        .collect()
+    )
     return [RejectedValues(row["table"], row["column"], row["rule"], int(row["rows"])) for row in counted]
 
 
@@ -296,8 +313,10 @@ def _find_leaks(paired: dict[str, _Paired], min_length: int) -> list[Leak]:
             rows.append([F.lit(name), F.lit(column), F.trim(F.col(before).cast("string"))])
         if rows:
             identifiers.append(_stacked(pairs.frame, ["source_table", "source_column", "value"], rows))
-        outputs = [[F.lit(name), F.lit(column), F.trim(F.col(after).cast("string"))]
-                   for column, after in pairs.after.items()]
+        outputs = [
+            [F.lit(name), F.lit(column), F.trim(F.col(after).cast("string"))]
+            for column, after in pairs.after.items()
+        ]
         if outputs:
             cells.append(_stacked(pairs.frame, ["output_table", "output_column", "value"], outputs))
     if not identifiers or not cells:
@@ -312,8 +331,17 @@ def _find_leaks(paired: dict[str, _Paired], min_length: int) -> list[Leak]:
         .orderBy("source_table", "source_column", "output_table", "output_column")
         .collect()
     )
-    return [Leak(row["source_table"], row["source_column"], rules[(row["source_table"], row["source_column"])],
-                 row["output_table"], row["output_column"], int(row["values"])) for row in found]
+    return [
+        Leak(
+            row["source_table"],
+            row["source_column"],
+            rules[(row["source_table"], row["source_column"])],
+            row["output_table"],
+            row["output_column"],
+            int(row["values"]),
+        )
+        for row in found
+    ]
 
 
 # --- foreign keys ---------------------------------------------------------------------------------
@@ -333,8 +361,10 @@ def _check_foreign_keys(relations: Sequence[Relation], paired: dict[str, _Paired
         if child is None or parent is None:
             continue
         checked.append((index, relation))
-        for side, child_columns, parent_columns in (("before", child.before, parent.before),
-                                                    ("after", child.after, parent.after)):
+        for side, child_columns, parent_columns in (
+            ("before", child.before, parent.before),
+            ("after", child.after, parent.after),
+        ):
             if relation.column not in child_columns or relation.key not in parent_columns:
                 continue
             target = f"{relation.parent}.{relation.key}:{side}"
@@ -344,21 +374,39 @@ def _check_foreign_keys(relations: Sequence[Relation], paired: dict[str, _Paired
             parents.setdefault(relation.parent, {})[target] = [F.lit(target), key]
     if not children:
         return []
-    values = reduce(DataFrame.unionByName, [
-        _stacked(paired[table].frame, ["label", "target", "value"], rows) for table, rows in children.items()
-    ]).where(F.col("value").isNotNull())
-    keys = reduce(DataFrame.unionByName, [
-        _stacked(paired[table].frame, ["target", "value"], list(rows.values())) for table, rows in parents.items()
-    ]).distinct().withColumn("found", F.lit(True))
+    values = reduce(
+        DataFrame.unionByName,
+        [
+            _stacked(paired[table].frame, ["label", "target", "value"], rows)
+            for table, rows in children.items()
+        ],
+    ).where(F.col("value").isNotNull())
+    keys = (
+        reduce(
+            DataFrame.unionByName,
+            [
+                _stacked(paired[table].frame, ["target", "value"], list(rows.values()))
+                for table, rows in parents.items()
+            ],
+        )
+        .distinct()
+        .withColumn("found", F.lit(True))
+    )
     joined = values.join(keys, ["target", "value"], "left")
-    counted = joined.groupBy("label").agg(F.count(F.lit(1)).alias("rows"),
-                                         F.count_if(F.col("found").isNull()).alias("orphans")).collect()
+    counted = (
+        joined.groupBy("label")
+        .agg(F.count(F.lit(1)).alias("rows"), F.count_if(F.col("found").isNull()).alias("orphans"))
+        .collect()
+    )
     found = {row["label"]: (int(row["rows"]), int(row["orphans"])) for row in counted}
     results = []
     for index, relation in checked:
         rows, before = found.get(f"{index}:before", (0, 0))
         after = found.get(f"{index}:after")
-        if relation.column not in paired[relation.child].after or relation.key not in paired[relation.parent].after:
+        if (
+            relation.column not in paired[relation.child].after
+            or relation.key not in paired[relation.parent].after
+        ):
             status, orphans_after = "not checked: a key column is dropped", None
         else:
             orphans_after = after[1] if after else 0
@@ -378,22 +426,31 @@ def _count_collisions(paired: dict[str, _Paired]) -> list[DomainCollisions]:
     """
     pairs = []
     for table in paired.values():
-        rows = [[F.lit(pair.domain), F.col(canonical), F.col(table.after[pair.column]).cast("string")]
-                for pair, canonical in table.canonical]
+        rows = [
+            [F.lit(pair.domain), F.col(canonical), F.col(table.after[pair.column]).cast("string")]
+            for pair, canonical in table.canonical
+        ]
         if rows:
             pairs.append(_stacked(table.frame, ["domain", "input", "output"], rows))
     if not pairs:
         return []
     known = reduce(DataFrame.unionByName, pairs).where(F.col("input").isNotNull())
-    per_pseudonym = (known.groupBy("domain", "output")
-                     .agg(F.count_distinct("input").alias("inputs")))
+    per_pseudonym = known.groupBy("domain", "output").agg(F.count_distinct("input").alias("inputs"))
     # Each input has exactly one pseudonym, so summing inputs per pseudonym counts distinct inputs.
-    rows = (per_pseudonym.groupBy("domain")
-            .agg(F.sum("inputs").alias("inputs"), F.count(F.lit(1)).alias("pseudonyms"),
-                 F.count_if(F.col("inputs") > 1).alias("colliding"))
-            .orderBy("domain").collect())
-    return [DomainCollisions(row["domain"], int(row["inputs"]), int(row["pseudonyms"]), int(row["colliding"]))
-            for row in rows]
+    rows = (
+        per_pseudonym.groupBy("domain")
+        .agg(
+            F.sum("inputs").alias("inputs"),
+            F.count(F.lit(1)).alias("pseudonyms"),
+            F.count_if(F.col("inputs") > 1).alias("colliding"),
+        )
+        .orderBy("domain")
+        .collect()
+    )
+    return [
+        DomainCollisions(row["domain"], int(row["inputs"]), int(row["pseudonyms"]), int(row["colliding"]))
+        for row in rows
+    ]
 
 
 # --- k-anonymity ----------------------------------------------------------------------------------
@@ -417,9 +474,11 @@ def _k_anonymity(pairs: _Paired, k: int) -> KAnonymity:
     by_lower = {name.lower(): name for name in pairs.before}
     columns = [by_lower[name.lower()] for name in pairs.plan.table.quasi_identifiers]
     rows, groups_before, smallest_before, below_before = _group_sizes(
-        pairs.frame, [pairs.before[name] for name in columns], k)
+        pairs.frame, [pairs.before[name] for name in columns], k
+    )
     _, groups_after, smallest_after, below_after = _group_sizes(
-        pairs.frame, [pairs.after[name] for name in columns if name in pairs.after], k)
+        pairs.frame, [pairs.after[name] for name in columns if name in pairs.after], k
+    )
     return KAnonymity(
         table=pairs.plan.table.name,
         quasi_identifiers=columns,
@@ -438,46 +497,78 @@ def _k_anonymity(pairs: _Paired, k: int) -> KAnonymity:
 # --- distributions --------------------------------------------------------------------------------
 
 
-def _distributions(paired: dict[str, _Paired]) -> list[DistributionChange]:
-    """Compare statistics of every generalized or shifted column, all tables in one job."""
+def _distributions(paired: dict[str, _Paired], k: int) -> list[DistributionChange]:
+    """Compare statistics of every generalized or shifted column, all tables in one job.
+
+    Means and standard deviations of fewer than ``k`` values are left out: the mean of one
+    value is that value.
+    """
     found = []
     frames = []
     for name, pairs in paired.items():
         rows = []
         for measure in measures(pairs.plan, pairs.schema):
             found.append((name, measure))
-            for side, column in (("before", pairs.before[measure.column]), ("after", pairs.after[measure.column])):
+            for side, column in (
+                ("before", pairs.before[measure.column]),
+                ("after", pairs.after[measure.column]),
+            ):
                 number = measure.view(F.col(column)) if measure.kind != "text" else F.lit(None)
-                rows.append([F.lit(f"{name}.{measure.column}:{side}"), number.cast("double"),
-                             F.col(column).cast("string")])
+                rows.append(
+                    [
+                        F.lit(f"{name}.{measure.column}:{side}"),
+                        number.cast("double"),
+                        F.col(column).cast("string"),
+                    ]
+                )
         if rows:
             frames.append(_stacked(pairs.frame, ["label", "number", "text"], rows))
     if not frames:
         return []
-    rows = reduce(DataFrame.unionByName, frames).groupBy("label").agg(
-        F.count("text").alias("count"), F.count_distinct("text").alias("distinct"),
-        F.avg("number").alias("mean"), F.stddev_samp("number").alias("stddev"),
-        F.min("number").alias("min"), F.max("number").alias("max"),
-    ).collect()
+    rows = (
+        reduce(DataFrame.unionByName, frames)
+        .groupBy("label")
+        .agg(
+            F.count("text").alias("count"),
+            F.count_distinct("text").alias("distinct"),
+            F.avg("number").alias("mean"),
+            F.stddev_samp("number").alias("stddev"),
+            F.min("number").alias("min"),
+            F.max("number").alias("max"),
+        )
+        .collect()
+    )
     stats = {row["label"]: row for row in rows}
     results = []
     for name, measure in found:
         before = stats[f"{name}.{measure.column}:before"]
         after = stats[f"{name}.{measure.column}:after"]
-        results.append(DistributionChange(
-            table=name, column=measure.column, rule=describe_rule(measure.rule), kind=measure.kind,
-            count_before=int(before["count"]), count_after=int(after["count"]),
-            distinct_before=int(before["distinct"]), distinct_after=int(after["distinct"]),
-            mean_before=_rounded(before["mean"]), mean_after=_rounded(after["mean"]),
-            stddev_before=_rounded(before["stddev"]), stddev_after=_rounded(after["stddev"]),
-            min_change=_difference(after["min"], before["min"]),
-            max_change=_difference(after["max"], before["max"]),
-        ))
+        results.append(
+            DistributionChange(
+                table=name,
+                column=measure.column,
+                rule=describe_rule(measure.rule),
+                kind=measure.kind,
+                count_before=int(before["count"]),
+                count_after=int(after["count"]),
+                distinct_before=int(before["distinct"]),
+                distinct_after=int(after["distinct"]),
+                mean_before=_statistic(before, "mean", k),
+                mean_after=_statistic(after, "mean", k),
+                stddev_before=_statistic(before, "stddev", k),
+                stddev_after=_statistic(after, "stddev", k),
+                min_change=_difference(after["min"], before["min"]),
+                max_change=_difference(after["max"], before["max"]),
+            )
+        )
     return results
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 3)
+def _statistic(row: Row, name: str, k: int) -> float | None:
+    value = row[name]
+    if value is None or row["count"] < k:
+        return None
+    return round(float(value), 3)
 
 
 def _difference(after: float | None, before: float | None) -> float | None:
@@ -501,49 +592,127 @@ def _render(report: CheckReport) -> str:
     parts = [heading(f"Check of config '{report.config}' on {len(report.tables)} sample table(s)", 3)]
     summary = [
         ["schema problems", len(report.problems), _verdict(not report.problems)],
-        ["config tables missing from the sample", len(report.missing_tables), _verdict(not report.missing_tables)],
+        [
+            "config tables missing from the sample",
+            len(report.missing_tables),
+            _verdict(not report.missing_tables),
+        ],
         ["columns with values a rule cannot process", len(report.rejected), _verdict(not report.rejected)],
         ["leaked identifier columns", len(report.leaks), _verdict(not report.leaks)],
         ["broken foreign keys", len(report.broken_foreign_keys), _verdict(not report.broken_foreign_keys)],
-        ["domains with colliding pseudonyms", len(report.colliding_domains), _verdict(not report.colliding_domains)],
+        [
+            "domains with colliding pseudonyms",
+            len(report.colliding_domains),
+            _verdict(not report.colliding_domains),
+        ],
     ]
-    parts.append(render_table([["check", "count", "result"]], summary,
-                              caption="Overall: " + ("ok" if report.ok else "FAILED")))
+    parts.append(
+        render_table(
+            [["check", "count", "result"]], summary, caption="Overall: " + ("ok" if report.ok else "FAILED")
+        )
+    )
     if report.unconfigured_tables:
-        parts.append(paragraph("Sample tables that the config does not list (not checked): "
-                               + ", ".join(report.unconfigured_tables)))
+        parts.append(
+            paragraph(
+                "Sample tables that the config does not list (not checked): "
+                + ", ".join(report.unconfigured_tables)
+            )
+        )
     if report.problems:
         rows = [[p["code"], p["path"], p["message"], p["fix"]] for p in report.problems]
         parts.append(render_table([["code", "where", "problem", "fix"]], rows, caption="Schema problems"))
     if report.rejected:
         rows = [[r.table, r.column, r.rule, Cell(r.rows, "bad")] for r in report.rejected]
-        parts.append(render_table([["table", "column", "rule", "rows"]], rows,
-                                  caption="Values a rule cannot process (a run would reject the input)"))
+        parts.append(
+            render_table(
+                [["table", "column", "rule", "rows"]],
+                rows,
+                caption="Values a rule cannot process (a run would reject the input)",
+            )
+        )
     if report.leaks:
-        rows = [[leak.source_table, leak.source_column, leak.rule, leak.output_table, leak.output_column,
-                 Cell(leak.values, "bad")] for leak in report.leaks]
-        parts.append(render_table([["table", "column", "rule", "found in table", "found in column", "values"]],
-                                  rows, caption=f"Leaks: original values of {len(report.leaks)} column pair(s)"))
+        rows = [
+            [
+                leak.source_table,
+                leak.source_column,
+                leak.rule,
+                leak.output_table,
+                leak.output_column,
+                Cell(leak.values, "bad"),
+            ]
+            for leak in report.leaks
+        ]
+        parts.append(
+            render_table(
+                [["table", "column", "rule", "found in table", "found in column", "values"]],
+                rows,
+                caption=f"Leaks: original values of {len(report.leaks)} column pair(s)",
+            )
+        )
     else:
-        parts.append(paragraph(f"No original value of a direct-identifier column (values of at least "
-                               f"{report.min_leak_length} characters) appears in any output column."))
+        parts.append(
+            paragraph(
+                f"No original value of a direct-identifier column (values of at least "
+                f"{report.min_leak_length} characters) appears in any output column."
+            )
+        )
     if report.foreign_keys:
-        rows = [[fk.relation, fk.rows, fk.orphans_before, fk.orphans_after,
-                 Cell(fk.status, "bad" if fk.status == "broken" else "")] for fk in report.foreign_keys]
-        parts.append(render_table([["foreign key", "rows", "orphans before", "orphans after", "status"]], rows,
-                                  caption="Foreign keys"))
+        rows = [
+            [
+                fk.relation,
+                fk.rows,
+                fk.orphans_before,
+                fk.orphans_after,
+                Cell(fk.status, "bad" if fk.status == "broken" else ""),
+            ]
+            for fk in report.foreign_keys
+        ]
+        parts.append(
+            render_table(
+                [["foreign key", "rows", "orphans before", "orphans after", "status"]],
+                rows,
+                caption="Foreign keys",
+            )
+        )
     if report.collisions:
-        rows = [[c.domain, c.inputs, c.pseudonyms, Cell(c.colliding_pseudonyms, "bad" if c.colliding_pseudonyms else "")]
-                for c in report.collisions]
-        parts.append(render_table([["domain", "distinct inputs", "distinct pseudonyms", "colliding pseudonyms"]],
-                                  rows, caption="Pseudonym collisions per key domain"))
+        rows = [
+            [
+                c.domain,
+                c.inputs,
+                c.pseudonyms,
+                Cell(c.colliding_pseudonyms, "bad" if c.colliding_pseudonyms else ""),
+            ]
+            for c in report.collisions
+        ]
+        parts.append(
+            render_table(
+                [["domain", "distinct inputs", "distinct pseudonyms", "colliding pseudonyms"]],
+                rows,
+                caption="Pseudonym collisions per key domain",
+            )
+        )
     if report.k_anonymity:
-        rows = [[ka.table, ", ".join(ka.quasi_identifiers), ka.rows, ka.smallest_group_before,
-                 f"{ka.share_below_k_before:.1%}", ka.smallest_group_after,
-                 Cell(f"{ka.share_below_k_after:.1%}", "bad" if ka.rows_below_k_after else "good")]
-                for ka in report.k_anonymity]
-        headers = ["table", "quasi-identifiers", "rows", "smallest group before", f"rows in groups < {report.k} before",
-                   "smallest group after", f"rows in groups < {report.k} after"]
+        rows = [
+            [
+                ka.table,
+                ", ".join(ka.quasi_identifiers),
+                ka.rows,
+                ka.smallest_group_before,
+                f"{ka.share_below_k_before:.1%}",
+                ka.smallest_group_after,
+                Cell(f"{ka.share_below_k_after:.1%}", "bad" if ka.rows_below_k_after else "good"),
+            ]
+            for ka in report.k_anonymity
+        ]
+        headers = [
+            "table",
+            "quasi-identifiers",
+            "rows",
+            "smallest group before",
+            f"rows in groups < {report.k} before",
+            "smallest group after",
+            f"rows in groups < {report.k} after",
+        ]
         parts.append(render_table([headers], rows, caption=f"k-anonymity (k = {report.k}) on the sample"))
     if report.distributions:
         parts.append(_render_distributions(report.distributions))
@@ -555,13 +724,36 @@ def _render_distributions(changes: list[DistributionChange]) -> str:
     for change in changes:
         show = _as_date if change.kind == "date" else (lambda value: value)
         unit = " days" if change.kind == "date" else ""
-        rows.append([
-            change.table, change.column, change.rule, change.count_before, change.count_after,
-            change.distinct_before, change.distinct_after, show(change.mean_before), show(change.mean_after),
-            change.stddev_before, change.stddev_after,
-            None if change.min_change is None else f"{change.min_change:+g}{unit}",
-            None if change.max_change is None else f"{change.max_change:+g}{unit}",
-        ])
-    headers = ["table", "column", "rule", "values before", "values after", "distinct before", "distinct after",
-               "mean before", "mean after", "stddev before", "stddev after", "min moved by", "max moved by"]
+        rows.append(
+            [
+                change.table,
+                change.column,
+                change.rule,
+                change.count_before,
+                change.count_after,
+                change.distinct_before,
+                change.distinct_after,
+                show(change.mean_before),
+                show(change.mean_after),
+                change.stddev_before,
+                change.stddev_after,
+                None if change.min_change is None else f"{change.min_change:+g}{unit}",
+                None if change.max_change is None else f"{change.max_change:+g}{unit}",
+            ]
+        )
+    headers = [
+        "table",
+        "column",
+        "rule",
+        "values before",
+        "values after",
+        "distinct before",
+        "distinct after",
+        "mean before",
+        "mean after",
+        "stddev before",
+        "stddev after",
+        "min moved by",
+        "max moved by",
+    ]
     return render_table([headers], rows, caption="Distribution of generalized and shifted columns")

@@ -20,8 +20,17 @@ from pyspark.sql import DataFrame
 from engine.config import Config, config_from_text
 from engine.design.html import Cell, render_table
 from engine.design.profile import ColumnProfile, profile_tables
-from engine.design.relations import Relation, find_relations, is_reference_name, key_columns, names_table, singular
+from engine.design.relations import (
+    Relation,
+    check_relations,
+    find_relations,
+    is_reference_name,
+    key_columns,
+    names_table,
+    singular,
+)
 from engine.design.sampler import Sample
+from engine.pseudonym import INTEGER_BITS
 from engine.techniques.temporal import DEFAULT_DATE_FORMAT
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
@@ -40,12 +49,45 @@ _PHONE = ("phone", "mobile", "fax", "telephone")
 _POSTCODE = ("zip", "postcode", "postal")
 _GEO = {"lat", "lon", "lng", "latitude", "longitude"}
 _IDENTIFIER = ("uid", "udi", "serial")
-_AMOUNT = ("amount", "cost", "price", "revenue", "expense", "coverage", "salary", "income", "balance",
-           "total", "outstanding", "fee", "charge")
+_AMOUNT = (
+    "amount",
+    "cost",
+    "price",
+    "revenue",
+    "expense",
+    "coverage",
+    "salary",
+    "income",
+    "balance",
+    "total",
+    "outstanding",
+    "fee",
+    "charge",
+)
 _QUASI = {"gender", "sex", "race", "ethnicity", "marital", "age", "county", "city", "district"}
-_CODE = ("code", "type", "class", "status", "category", "system", "unit", "modality", "severity",
-         "reaction", "ownership", "special", "state", "country", "prefix", "suffix", "title", "language",
-         "active", "description", "reason")
+_CODE = (
+    "code",
+    "type",
+    "class",
+    "status",
+    "category",
+    "system",
+    "unit",
+    "modality",
+    "severity",
+    "reaction",
+    "ownership",
+    "special",
+    "state",
+    "country",
+    "prefix",
+    "suffix",
+    "title",
+    "language",
+    "active",
+    "description",
+    "reason",
+)
 
 
 @dataclass(frozen=True)
@@ -107,7 +149,11 @@ class Draft:
                 lines.append(f"    quasi_identifiers: {_flow(quasi)}")
             lines.append("    columns:")
             for proposal in (p for p in self.proposals if p.table == table):
-                rule = _scalar(proposal.technique) if not proposal.params else _flow({proposal.technique: proposal.params})
+                rule = (
+                    _scalar(proposal.technique)
+                    if not proposal.params
+                    else _flow({proposal.technique: proposal.params})
+                )
                 comment = f"{proposal.reason} (confidence: {proposal.confidence})".replace("\n", " ")
                 lines.append(f"      {_scalar(proposal.column)}: {rule}  # {comment}")
         return "\n".join(lines) + "\n"
@@ -129,12 +175,23 @@ class Draft:
         for p in self.proposals:
             rule = p.technique if not p.params else f"{p.technique} {json.dumps(p.params, sort_keys=True)}"
             css = {HIGH: "good", MEDIUM: "", LOW: "changed"}[p.confidence]
-            rows.append([p.table, p.column, rule, Cell(p.confidence, css), p.reason,
-                         "yes" if p.quasi_identifier else ""])
-        caption = (f"Draft '{self.name}': {len(self.proposals)} proposed rule(s), {len(self.domains)} domain(s), "
-                   f"{len(self.relations)} foreign key(s)")
-        return render_table([["table", "column", "rule", "confidence", "reason", "quasi-identifier"]], rows,
-                            caption=caption)
+            rows.append(
+                [
+                    p.table,
+                    p.column,
+                    rule,
+                    Cell(p.confidence, css),
+                    p.reason,
+                    "yes" if p.quasi_identifier else "",
+                ]
+            )
+        caption = (
+            f"Draft '{self.name}': {len(self.proposals)} proposed rule(s), {len(self.domains)} domain(s), "
+            f"{len(self.relations)} foreign key(s)"
+        )
+        return render_table(
+            [["table", "column", "rule", "confidence", "reason", "quasi-identifier"]], rows, caption=caption
+        )
 
 
 def _scalar(value: object) -> str:
@@ -192,7 +249,7 @@ class _Domains:
 
 @dataclass
 class _TableFacts:
-    """What the drafter knows about one table while proposing its rules."""
+    """Facts about one table that the drafter uses while proposing its rules."""
 
     name: str
     profiles: dict[str, ColumnProfile]
@@ -203,9 +260,15 @@ class _TableFacts:
     date_owner: tuple[str, str] | None = None
 
 
-def draft_config(tables: Mapping[str, DataFrame], name: str, source_path: str, source_format: str = "csv",
-                 target_path: str | None = None, key_env: str = "ANON_KEY",
-                 relations: Sequence[Relation] | None = None) -> Draft:
+def draft_config(
+    tables: Mapping[str, DataFrame],
+    name: str,
+    source_path: str,
+    source_format: str = "csv",
+    target_path: str | None = None,
+    key_env: str = "ANON_KEY",
+    relations: Sequence[Relation] | None = None,
+) -> Draft:
     """Propose a rule for every column of ``tables`` and return the draft config.
 
     Pass a sample (see ``sample``): profiling reads every row given. ``relations`` default to
@@ -215,12 +278,15 @@ def draft_config(tables: Mapping[str, DataFrame], name: str, source_path: str, s
     """
     if relations is None:
         relations = tables.relations if isinstance(tables, Sample) else find_relations(tables)
+    check_relations(tables, relations)
     profiles = profile_tables(tables)
     keys = {relation.parent: relation.key for relation in relations}
     for table, column in key_columns({t: f for t, f in tables.items() if t not in keys}).items():
         keys[table] = column
     domains = _Domains()
-    key_domains = {table: _key_domain(domains, table, profiles[table][column]) for table, column in keys.items()}
+    key_domains = {
+        table: _key_domain(domains, table, profiles[table][column]) for table, column in keys.items()
+    }
     facts = {table: _facts(table, profiles[table], keys, relations, key_domains) for table in tables}
     for table_facts in facts.values():
         table_facts.date_owner = _date_owner(table_facts, facts, key_domains)
@@ -238,18 +304,34 @@ def draft_config(tables: Mapping[str, DataFrame], name: str, source_path: str, s
 INTEGER_ID_BITS = 48
 
 
+def _integer_domain(profile: ColumnProfile) -> dict[str, Any]:
+    """Return the settings of an integer domain whose pseudonyms fit the column's type."""
+    bits = INTEGER_ID_BITS
+    for dtype, widest in INTEGER_BITS.items():
+        if isinstance(profile.dtype, dtype):
+            bits = min(bits, widest)
+    return {"type": "integer", "format": "integer", "bits": bits}
+
+
 def _key_domain(domains: _Domains, table: str, profile: ColumnProfile) -> str:
     name = singular(table)
     if profile.is_integer:
-        return domains.add(name, {"type": "integer", "format": "integer", "bits": INTEGER_ID_BITS})
+        return domains.add(name, _integer_domain(profile))
     return domains.add(name, {"prefix": name[:3].upper() + "-"})
 
 
-def _facts(table: str, profiles: dict[str, ColumnProfile], keys: dict[str, str], relations: Sequence[Relation],
-           key_domains: dict[str, str]) -> _TableFacts:
+def _facts(
+    table: str,
+    profiles: dict[str, ColumnProfile],
+    keys: dict[str, str],
+    relations: Sequence[Relation],
+    key_domains: dict[str, str],
+) -> _TableFacts:
     references = {r.column: r for r in relations if r.child == table and r.parent in key_domains}
-    person = any(_is_personal_name(column) or _contains(column, ("birth",)) or _contains(column, _NATIONAL_ID)
-                 for column in profiles)
+    person = any(
+        _is_personal_name(column) or _contains(column, ("birth",)) or _contains(column, _NATIONAL_ID)
+        for column in profiles
+    )
     return _TableFacts(table, profiles, keys.get(table), references, person)
 
 
@@ -257,12 +339,13 @@ def _is_personal_name(column: str) -> bool:
     return _plain(column) in _FIRST_NAME | _LAST_NAME
 
 
-def _date_owner(table: _TableFacts, facts: dict[str, _TableFacts],
-                key_domains: dict[str, str]) -> tuple[str, str] | None:
+def _date_owner(
+    table: _TableFacts, facts: dict[str, _TableFacts], key_domains: dict[str, str]
+) -> tuple[str, str] | None:
     """Return the column and domain by which this table's dates should shift, if any.
 
-    A person table shifts by its own key; another table by its first reference to a person
-    table, so that one person's dates move together in every table.
+    A person table shifts by its own key. Any other table shifts by its first reference to a
+    person table, so that one person's dates move together in every table.
     """
     if table.person and table.key is not None:
         return table.key, key_domains[table.name]
@@ -273,12 +356,24 @@ def _date_owner(table: _TableFacts, facts: dict[str, _TableFacts],
     return None
 
 
-def _propose(table: _TableFacts, profile: ColumnProfile, domains: _Domains,
-             key_domains: dict[str, str]) -> Proposal:
+def _propose(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> Proposal:
     """Propose the rule of one column; the first matching case below wins."""
     column = profile.name
-    for propose in (_by_key, _by_secret_name, _by_empty, _by_personal_name, _by_date, _by_contact,
-                    _by_place, _by_identifier, _by_amount, _by_category, _by_text):
+    for propose in (
+        _by_key,
+        _by_secret_name,
+        _by_empty,
+        _by_personal_name,
+        _by_date,
+        _by_contact,
+        _by_place,
+        _by_identifier,
+        _by_amount,
+        _by_category,
+        _by_text,
+    ):
         found = propose(table, profile, domains, key_domains)
         if found is not None:
             technique, params, reason, confidence, quasi = found
@@ -289,7 +384,9 @@ def _propose(table: _TableFacts, profile: ColumnProfile, domains: _Domains,
 _Found = tuple[str, dict[str, Any], str, str, bool] | None
 
 
-def _by_key(table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]) -> _Found:
+def _by_key(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     column = profile.name
     if column == table.key:
         domain = key_domains[table.name]
@@ -305,8 +402,9 @@ def _by_key(table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_d
     return "pseudonymize", {"domain": domain}, reason, confidence, False
 
 
-def _by_secret_name(table: _TableFacts, profile: ColumnProfile, domains: _Domains,
-                    key_domains: dict[str, str]) -> _Found:
+def _by_secret_name(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     if _contains(profile.name, _SECRET):
         return "null", {}, "a secret (password, token): never copied", HIGH, False
     if _contains(profile.name, _PICTURE):
@@ -314,7 +412,9 @@ def _by_secret_name(table: _TableFacts, profile: ColumnProfile, domains: _Domain
     return None
 
 
-def _by_empty(table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]) -> _Found:
+def _by_empty(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     if profile.non_null:
         return None
     for parent, domain in key_domains.items():
@@ -324,16 +424,35 @@ def _by_empty(table: _TableFacts, profile: ColumnProfile, domains: _Domains, key
     return "null", {}, "no values in the sample: check the full data before keeping it", LOW, False
 
 
-def _by_personal_name(table: _TableFacts, profile: ColumnProfile, domains: _Domains,
-                      key_domains: dict[str, str]) -> _Found:
+def _by_personal_name(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     plain = _plain(profile.name)
     name_settings = {"case": "fold", "key": False}
     if plain in _FIRST_NAME:
-        return "pseudonymize", {"domain": domains.add("first_name", name_settings)}, "a first name", HIGH, False
+        return (
+            "pseudonymize",
+            {"domain": domains.add("first_name", name_settings)},
+            "a first name",
+            HIGH,
+            False,
+        )
     if plain in _LAST_NAME:
-        return "pseudonymize", {"domain": domains.add("last_name", name_settings)}, "a family name", HIGH, False
+        return (
+            "pseudonymize",
+            {"domain": domains.add("last_name", name_settings)},
+            "a family name",
+            HIGH,
+            False,
+        )
     if _contains(profile.name, _USERNAME):
-        return "pseudonymize", {"domain": domains.add("username", {"case": "fold"})}, "a user name", HIGH, False
+        return (
+            "pseudonymize",
+            {"domain": domains.add("username", {"case": "fold"})},
+            "a user name",
+            HIGH,
+            False,
+        )
     if _contains(profile.name, _NATIONAL_ID) or profile.has_shape("ssn"):
         domain = domains.add(_domain_name(profile.name), {})
         return "pseudonymize", {"domain": domain}, "a national or document number", HIGH, False
@@ -343,8 +462,9 @@ def _by_personal_name(table: _TableFacts, profile: ColumnProfile, domains: _Doma
     return None
 
 
-def _by_contact(table: _TableFacts, profile: ColumnProfile, domains: _Domains,
-                key_domains: dict[str, str]) -> _Found:
+def _by_contact(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     if _contains(profile.name, ("email", "mail")) or profile.has_shape("email"):
         domain = domains.add("email", {"case": "fold"})
         confidence = HIGH if profile.has_shape("email") or not profile.non_null else MEDIUM
@@ -364,7 +484,9 @@ def _date_params(profile: ColumnProfile) -> dict[str, Any]:
     return {}
 
 
-def _by_date(table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]) -> _Found:
+def _by_date(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     if not profile.is_temporal:
         return None
     if _contains(profile.name, ("birth", "death")) or _plain(profile.name) in ("dob", "dod"):
@@ -379,10 +501,18 @@ def _by_date(table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_
     return "generalize", {"date": "month", **_date_params(profile)}, reason, MEDIUM, False
 
 
-def _by_place(table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]) -> _Found:
+def _by_place(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     plain = _plain(profile.name)
     if _contains(profile.name, _POSTCODE) and profile.is_text:
-        return "generalize", {"prefix": 3}, "a postcode: only the first 3 characters are kept", HIGH, table.person
+        return (
+            "generalize",
+            {"prefix": 3},
+            "a postcode: only the first 3 characters are kept",
+            HIGH,
+            table.person,
+        )
     if plain in _GEO and profile.is_numeric:
         return "generalize", {"round": 1}, "a coordinate: rounded to 1 decimal (about 10 km)", HIGH, False
     if set(_tokens(profile.name)) & _QUASI:
@@ -391,14 +521,13 @@ def _by_place(table: _TableFacts, profile: ColumnProfile, domains: _Domains, key
     return None
 
 
-def _by_identifier(table: _TableFacts, profile: ColumnProfile, domains: _Domains,
-                   key_domains: dict[str, str]) -> _Found:
+def _by_identifier(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     looks_like_id = is_reference_name(profile.name) or _contains(profile.name, _IDENTIFIER)
     if not (looks_like_id or profile.has_shape("uuid")):
         return None
-    settings: dict[str, Any] = {}
-    if profile.is_integer:
-        settings = {"type": "integer", "format": "integer", "bits": INTEGER_ID_BITS}
+    settings = _integer_domain(profile) if profile.is_integer else {}
     domain = domains.add(_domain_name(profile.name), settings)
     reason = "an identifier found in no table's key: pseudonymized in a domain of its own"
     return "pseudonymize", {"domain": domain}, reason, MEDIUM, False
@@ -414,7 +543,9 @@ def _bucket_width(mean: float | None) -> int:
     return width
 
 
-def _by_amount(table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]) -> _Found:
+def _by_amount(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     if not (_contains(profile.name, _AMOUNT) and profile.is_numeric):
         return None
     if table.person:
@@ -424,8 +555,9 @@ def _by_amount(table: _TableFacts, profile: ColumnProfile, domains: _Domains, ke
     return "keep", {}, "an amount of a transaction, not identifying on its own", MEDIUM, False
 
 
-def _by_category(table: _TableFacts, profile: ColumnProfile, domains: _Domains,
-                 key_domains: dict[str, str]) -> _Found:
+def _by_category(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     if _contains(profile.name, _CODE) and profile.distinct_ratio <= 0.5:
         return "keep", {}, "a code or category with repeated values", MEDIUM, False
     # A small sample has few values of everything, so a low count alone is not enough.
@@ -435,7 +567,9 @@ def _by_category(table: _TableFacts, profile: ColumnProfile, domains: _Domains,
     return None
 
 
-def _by_text(table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]) -> _Found:
+def _by_text(
+    table: _TableFacts, profile: ColumnProfile, domains: _Domains, key_domains: dict[str, str]
+) -> _Found:
     if profile.is_numeric:
         return "keep", {}, "a number with no identifying name", LOW, False
     if profile.is_text and (profile.average_length or 0) >= 20 and profile.share("words") >= 0.5:

@@ -42,8 +42,9 @@ def _cell(value: object) -> Cell:
     return value if isinstance(value, Cell) else Cell(value)
 
 
-def render_table(header_rows: Sequence[Sequence[object]], rows: Sequence[Sequence[object]],
-                 caption: str = "") -> str:
+def render_table(
+    header_rows: Sequence[Sequence[object]], rows: Sequence[Sequence[object]], caption: str = ""
+) -> str:
     """Render an HTML table with one or more header rows."""
     parts = [STYLE, '<table class="anon-design">']
     if caption:

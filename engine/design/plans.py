@@ -71,7 +71,11 @@ def measures(plan: TablePlan, schema: T.StructType) -> list[Measure]:
     found = []
     for source_field in schema.fields:
         rule = plan.table.rule_for(source_field.name)
-        if rule is None or source_field.name not in outputs or rule.technique not in ("date_shift", "generalize"):
+        if (
+            rule is None
+            or source_field.name not in outputs
+            or rule.technique not in ("date_shift", "generalize")
+        ):
             continue
         if rule.technique == "date_shift" or "date" in rule.params:
             kind = "date"

@@ -33,8 +33,9 @@ class Histogram:
     after: list[int]
 
 
-def histograms(config: Config, tables: Mapping[str, DataFrame], key: MasterKey, table: str,
-               bins: int = DEFAULT_BINS) -> list[Histogram]:
+def histograms(
+    config: Config, tables: Mapping[str, DataFrame], key: MasterKey, table: str, bins: int = DEFAULT_BINS
+) -> list[Histogram]:
     """Count values per bin for every date-shifted and number-generalized column of ``table``."""
     if table not in tables:
         raise ValueError(f"table '{table}' is not among the tables given")
@@ -43,17 +44,23 @@ def histograms(config: Config, tables: Mapping[str, DataFrame], key: MasterKey, 
     frame = tables[table]
     plan = compile_for(config, table, frame, key)
     outputs = dict(plan.columns)
-    return [_histogram(table, frame, measure, outputs[measure.column], bins)
-            for measure in measures(plan, frame.schema) if measure.kind != "text"]
+    return [
+        _histogram(table, plan.with_keys(frame), measure, outputs[measure.column], bins)
+        for measure in measures(plan, frame.schema)
+        if measure.kind != "text"
+    ]
 
 
-def _histogram(table: str, frame: DataFrame, measure: Measure, output: Column, bins: int) -> Histogram:
+def _histogram(table: str, keyed: DataFrame, measure: Measure, output: Column, bins: int) -> Histogram:
+    """Count the values of one column per bin; ``keyed`` carries the key columns of the plan."""
     before = measure.view(F.col(f"`{measure.column}`"))
     # Aggregates reject non-deterministic expressions such as the Unicode normalization inside
     # pseudonyms and date shifts, so values are projected before they are aggregated.
-    values = frame.select(before.alias("before"), measure.view(output).alias("after"))
-    bounds = values.agg(F.least(F.min("before"), F.min("after")).alias("low"),
-                        F.greatest(F.max("before"), F.max("after")).alias("high")).first()
+    values = keyed.select(before.alias("before"), measure.view(output).alias("after"))
+    bounds = values.agg(
+        F.least(F.min("before"), F.min("after")).alias("low"),
+        F.greatest(F.max("before"), F.max("after")).alias("high"),
+    ).first()
     assert bounds is not None
     low, high = bounds["low"], bounds["high"]
     if low is None or high is None:
@@ -63,7 +70,8 @@ def _histogram(table: str, frame: DataFrame, measure: Measure, output: Column, b
     edges = [low + width * index for index in range(bins + 1)]
     counts = {"before": [0] * bins, "after": [0] * bins}
     long = values.select(F.lit("before").alias("side"), F.col("before").alias("value")).unionByName(
-        values.select(F.lit("after").alias("side"), F.col("after").alias("value")))
+        values.select(F.lit("after").alias("side"), F.col("after").alias("value"))
+    )
     position = F.floor((F.col("value") - F.lit(low)) / F.lit(width)).cast("int")
     # The maximum lands on the upper edge; it belongs to the last bin.
     index = F.least(position, F.lit(bins - 1)).alias("bin")
@@ -72,8 +80,9 @@ def _histogram(table: str, frame: DataFrame, measure: Measure, output: Column, b
     return Histogram(table, measure.column, measure.kind, edges, counts["before"], counts["after"])
 
 
-def plot_distributions(config: Config, tables: Mapping[str, DataFrame], key: MasterKey, table: str,
-                       bins: int = DEFAULT_BINS) -> Figure:
+def plot_distributions(
+    config: Config, tables: Mapping[str, DataFrame], key: MasterKey, table: str, bins: int = DEFAULT_BINS
+) -> Figure:
     """Draw before and after histograms of the shifted and generalized columns of ``table``.
 
     The figure is built without pyplot, so it
@@ -85,12 +94,13 @@ def plot_distributions(config: Config, tables: Mapping[str, DataFrame], key: Mas
     if not found:
         axes = figure.add_subplot(1, 1, 1)
         axes.set_axis_off()
-        axes.text(0.5, 0.5, f"table '{table}' has no shifted date or generalized number",
-                  ha="center", va="center")
+        axes.text(
+            0.5, 0.5, f"table '{table}' has no shifted date or generalized number", ha="center", va="center"
+        )
         return figure
     for position, item in enumerate(found, start=1):
         axes = figure.add_subplot(rows, _COLUMNS_PER_ROW, position)
-        widths = [right - left for left, right in zip(item.edges, item.edges[1:])]
+        widths = [right - left for left, right in zip(item.edges[:-1], item.edges[1:], strict=True)]
         axes.bar(item.edges[:-1], item.before, width=widths, align="edge", alpha=0.5, label="before")
         axes.bar(item.edges[:-1], item.after, width=widths, align="edge", alpha=0.5, label="after")
         axes.set_title(f"{item.table}.{item.column}")

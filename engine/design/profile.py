@@ -48,7 +48,7 @@ MIN_SHAPE_SHARE = 0.95
 
 @dataclass
 class ColumnProfile:
-    """What the drafter knows about one column; shares are of non-NULL values."""
+    """Counts and value shapes of one column, as the drafter reads them; shares are of non-NULL values."""
 
     name: str
     dtype: T.DataType
@@ -91,8 +91,10 @@ class ColumnProfile:
 
 def _long_values(frame: DataFrame, table: str) -> DataFrame:
     """Return one (table, column, value) row per cell, values as trimmed text."""
-    cells = [F.struct(F.lit(name).alias("column"), F.trim(F.col(f"`{name}`").cast("string")).alias("value"))
-             for name in frame.columns]
+    cells = [
+        F.struct(F.lit(name).alias("column"), F.trim(F.col(f"`{name}`").cast("string")).alias("value"))
+        for name in frame.columns
+    ]
     exploded = frame.select(F.lit(table).alias("table"), F.explode(F.array(*cells)).alias("cell"))
     return exploded.select("table", "cell.column", "cell.value")
 
@@ -141,8 +143,13 @@ def profile_tables(tables: Mapping[str, DataFrame]) -> dict[str, dict[str, Colum
 
 def _profile(source_field: T.StructField, counts: dict[str, Any]) -> ColumnProfile:
     non_null = int(counts.get("non_null") or 0)
-    profile = ColumnProfile(source_field.name, source_field.dataType, int(counts.get("rows") or 0), non_null,
-                            int(counts.get("distinct") or 0))
+    profile = ColumnProfile(
+        source_field.name,
+        source_field.dataType,
+        int(counts.get("rows") or 0),
+        non_null,
+        int(counts.get("distinct") or 0),
+    )
     if not non_null:
         return profile
     if isinstance(source_field.dataType, T.StringType):

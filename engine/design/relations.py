@@ -1,6 +1,6 @@
 """Foreign keys between tables: declared by hand, read from a config, or found in the data.
 
-A relation says that the values of ``child.column`` are values of ``parent.key``. The sampler
+A relation states that the values of ``child.column`` are values of ``parent.key``. The sampler
 follows relations to keep a sample closed under its foreign keys, and the checker counts rows
 whose foreign key stops joining after anonymization.
 """
@@ -136,24 +136,26 @@ def relations_from_config(config: Config) -> list[Relation]:
 def key_columns(tables: Mapping[str, DataFrame]) -> dict[str, str]:
     """Find each table's primary key: a column named like its key whose values are unique.
 
-    Runs one aggregation per table that has such a column; only counts reach the driver.
+    One aggregation job covers every table; only counts reach the driver.
     """
-    keys: dict[str, str] = {}
+    frames = []
     for name, frame in tables.items():
         candidates = [column for column in frame.columns if is_key_name(name, column)]
-        if not candidates:
-            continue
-        aggregates = []
-        for index, column in enumerate(candidates):
-            value = F.col(f"`{column}`")
-            aggregates.append(F.count(value).alias(f"n{index}"))
-            aggregates.append(F.count_distinct(value).alias(f"d{index}"))
-        counts = frame.agg(*aggregates).first()
-        assert counts is not None
-        for index, column in enumerate(candidates):
-            if counts[f"n{index}"] and counts[f"n{index}"] == counts[f"d{index}"]:
-                keys[name] = column
-                break
+        if candidates:
+            frames.append(_column_values(frame, candidates, name, keep_empty=True))
+    if not frames:
+        return {}
+    counted = (
+        reduce(DataFrame.unionByName, frames)
+        .groupBy("table", "column")
+        .agg(F.count("value").alias("values"), F.count_distinct("value").alias("distinct"))
+        .orderBy("table", "column")
+        .collect()
+    )
+    keys: dict[str, str] = {}
+    for row in counted:
+        if row["values"] and row["values"] == row["distinct"]:
+            keys.setdefault(row["table"], row["column"])
     return keys
 
 
@@ -167,23 +169,28 @@ def _reference_candidates(tables: Mapping[str, DataFrame], keys: dict[str, str])
     return candidates
 
 
-def _column_values(frame: DataFrame, columns: list[str], table: str) -> DataFrame:
-    """Return (table, column, value) for the non-empty values of ``columns``, read in one scan."""
-    cells = [F.struct(F.lit(column).alias("column"), F.trim(F.col(f"`{column}`").cast("string")).alias("value"))
-             for column in columns]
+def _column_values(frame: DataFrame, columns: list[str], table: str, keep_empty: bool = False) -> DataFrame:
+    """Return (table, column, value) for the values of ``columns`` as trimmed text, in one scan.
+
+    NULL and empty values are left out unless ``keep_empty`` is set.
+    """
+    cells = [
+        F.struct(F.lit(column).alias("column"), F.trim(F.col(f"`{column}`").cast("string")).alias("value"))
+        for column in columns
+    ]
     exploded = frame.select(F.lit(table).alias("table"), F.explode(F.array(*cells)).alias("cell"))
-    return exploded.select("table", "cell.column", "cell.value").where(F.col("value") != "")
+    values = exploded.select("table", "cell.column", "cell.value")
+    return values if keep_empty else values.where(F.col("value") != "")
 
 
 def find_relations(tables: Mapping[str, DataFrame], min_share: float = MIN_CONTAINED_SHARE) -> list[Relation]:
     """Find foreign keys in the data: id-like columns whose values are contained in a table's key.
 
     Every text or integer column is a candidate. It references the key that contains at
-    least ``min_share`` of its distinct values; a column
-    of whole numbers must also name the key's table (``store_id`` and ``store``). When several
-    keys qualify, a key whose table the column names wins, then the larger share. Values are
-    compared as trimmed text. One Spark job computes every containment at once; only counts
-    reach the driver.
+    least ``min_share`` of its distinct values. A column of whole numbers must also name the
+    key's table (``store_id`` and ``store``). When several keys qualify, a key whose table the
+    column names wins, then the larger share. Values are compared as trimmed text. Two Spark
+    jobs (keys, then containment) cover all tables, and only counts reach the driver.
     """
     keys = key_columns(tables)
     candidates: dict[str, list[str]] = {}
@@ -191,20 +198,29 @@ def find_relations(tables: Mapping[str, DataFrame], min_share: float = MIN_CONTA
         candidates.setdefault(table, []).append(column)
     if not keys or not candidates:
         return []
-    values = reduce(DataFrame.unionByName, [
-        _column_values(tables[table], columns, table) for table, columns in candidates.items()
-    ]).distinct()
-    parents = reduce(DataFrame.unionByName, [
-        _column_values(tables[table], [key], table).select(F.col("table").alias("parent"), "value")
-        for table, key in keys.items()
-    ])
+    values = reduce(
+        DataFrame.unionByName,
+        [_column_values(tables[table], columns, table) for table, columns in candidates.items()],
+    ).distinct()
+    parents = reduce(
+        DataFrame.unionByName,
+        [
+            _column_values(tables[table], [key], table).select(F.col("table").alias("parent"), "value")
+            for table, key in keys.items()
+        ],
+    )
     # Rows with a NULL parent carry each column's count of distinct values, and of those that
     # are whole numbers.
     totals = values.groupBy("table", "column").agg(
-        F.lit(None).cast("string").alias("parent"), F.count(F.lit(1)).alias("count"),
-        F.count_if(F.col("value").rlike(r"^[0-9]+$")).alias("integers"))
-    matches = values.join(parents, "value").groupBy("table", "column", "parent").agg(
-        F.count(F.lit(1)).alias("count"), F.lit(0).cast("bigint").alias("integers"))
+        F.lit(None).cast("string").alias("parent"),
+        F.count(F.lit(1)).alias("count"),
+        F.count_if(F.col("value").rlike(r"^[0-9]+$")).alias("integers"),
+    )
+    matches = (
+        values.join(parents, "value")
+        .groupBy("table", "column", "parent")
+        .agg(F.count(F.lit(1)).alias("count"), F.lit(0).cast("bigint").alias("integers"))
+    )
     counted = totals.unionByName(matches).collect()
     distinct_values = {(row["table"], row["column"]): row for row in counted if row["parent"] is None}
     best: dict[tuple[str, str], Relation] = {}

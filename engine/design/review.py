@@ -40,8 +40,10 @@ class RuleDiff:
     def _repr_html_(self) -> str:
         shown = [c for c in self.changes if c.status != "same"]
         rows = [[c.table, c.column, c.before, Cell(c.after, "changed"), c.status] for c in shown]
-        caption = (f"{self.before} -> {self.after}: {self.count('changed')} changed, {self.count('added')} added, "
-                   f"{self.count('removed')} removed, {self.count('same')} unchanged rule(s)")
+        caption = (
+            f"{self.before} -> {self.after}: {self.count('changed')} changed, {self.count('added')} added, "
+            f"{self.count('removed')} removed, {self.count('same')} unchanged rule(s)"
+        )
         return render_table([["table", "column", self.before, self.after, "status"]], rows, caption=caption)
 
 
@@ -83,13 +85,15 @@ def save_config(text: str, path: str | Path, tables: Mapping[str, DataFrame] | N
     config = config_from_text(text, str(target))
     problems: list[Problem] = []
     if config.draft:
-        problems.append(Problem(
-            code="CONFIG_IS_DRAFT",
-            message="the config is still a draft",
-            fix="review every rule, then delete the line 'draft: true'",
-            file=str(target),
-            path="draft",
-        ))
+        problems.append(
+            Problem(
+                code="CONFIG_IS_DRAFT",
+                message="the config is still a draft",
+                fix="review every rule, then delete the line 'draft: true'",
+                file=str(target),
+                path="draft",
+            )
+        )
     for name, table in config.tables.items():
         if tables is not None and name in tables:
             problems.extend(check_table_schema(table, tables[name].schema, config))

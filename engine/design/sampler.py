@@ -1,7 +1,7 @@
 """Reproducible samples that stay closed under foreign keys.
 
-``sample`` picks N entities of a root table, takes every row that depends on them (their
-children, grandchildren and so on), then adds every row those rows reference (their parents,
+``sample`` picks N entities of a root table and takes every row that depends on them: their
+children, grandchildren and so on. It then adds every row that those rows reference (parents,
 and the parents' parents) until no foreign key in the sample points outside it. Joins therefore
 work on the sample as on the full data.
 
@@ -20,8 +20,8 @@ from pyspark.sql import functions as F
 from engine.design.html import render_table
 from engine.design.relations import Relation, check_relations
 
-# Rounds of the parent closure before giving up; each round follows references one step up.
-# A cycle of foreign keys (Pagila's store <-> staff) can take one round per table it visits.
+# Rounds of the parent closure before giving up. Each round follows references one step up, and
+# a cycle of foreign keys (Pagila's store <-> staff) needs one round per step along a chain of rows.
 MAX_ROUNDS = 100
 _VALUE = "__design_value"
 
@@ -49,8 +49,10 @@ class Sample(Mapping[str, DataFrame]):
 
     def _repr_html_(self) -> str:
         rows = [[name, f"{self.counts[name]:,}"] for name in self.tables]
-        caption = (f"Sample of {self.size} '{self.root}' entities (seed {self.seed}), closed under "
-                   f"{len(self.relations)} foreign key(s)")
+        caption = (
+            f"Sample of {self.size} '{self.root}' entities (seed {self.seed}), closed under "
+            f"{len(self.relations)} foreign key(s)"
+        )
         return render_table([["table", "rows"]], rows, caption=caption)
 
 
@@ -59,16 +61,16 @@ def _text(frame: DataFrame, column: str) -> Column:
 
 
 def _values(frame: DataFrame, column: str) -> DataFrame:
-    """Return the non-NULL values of ``column`` as text, in a column named ``value``."""
+    """Return the non-NULL values of ``column`` as text, in a column named by ``_VALUE``."""
     value = F.col(f"`{column}`").cast("string")
     return frame.select(value.alias(_VALUE)).where(F.col(_VALUE).isNotNull())
 
 
-def _rows_matching(frame: DataFrame, wanted: dict[str, list[DataFrame]]) -> DataFrame:
-    """Return the rows of ``frame`` whose value in any listed column is among its wanted values."""
+def _rows_matching(frame: DataFrame, key_sets: dict[str, list[DataFrame]]) -> DataFrame:
+    """Return the rows of ``frame`` whose value in any listed column is in that column's key sets."""
     flags = []
     result = frame
-    for index, (column, sets) in enumerate(sorted(wanted.items())):
+    for index, (column, sets) in enumerate(sorted(key_sets.items())):
         marker = f"__design_match_{index}"
         # One distinct over the union: a shuffle per set would cost more than the sets weigh.
         values = reduce(DataFrame.union, sets).distinct().withColumn(marker, F.lit(True))
@@ -102,8 +104,10 @@ def _root_key(root: str, key: str | None, relations: Sequence[Relation]) -> str:
     keys = sorted({relation.key for relation in relations if relation.parent == root})
     if len(keys) != 1:
         found = ", ".join(keys) or "none"
-        raise ValueError(f"cannot tell the key of root table '{root}' from the relations (keys "
-                         f"referenced: {found}); pass key=")
+        raise ValueError(
+            f"cannot tell the key of root table '{root}' from the relations (keys "
+            f"referenced: {found}); pass key='<column>'"
+        )
     return keys[0]
 
 
@@ -117,19 +121,28 @@ def _descendants(root: str, relations: Sequence[Relation]) -> list[str]:
     reached.discard(root)
     order: list[str] = []
     pending = sorted(reached)
-    # Kahn's order inside the descendants; tables left on a cycle keep name order and are
-    # revisited by the fixed-point loop in _take_descendants.
+    # Kahn's order inside the descendants. Tables left on a cycle keep name order, and the
+    # fixed-point loop in _take_descendants revisits them.
     while pending:
-        ready = [t for t in pending
-                 if not any(r.child == t and r.parent in pending and r.parent != t for r in relations)]
+        ready = [
+            t
+            for t in pending
+            if not any(r.child == t and r.parent in pending and r.parent != t for r in relations)
+        ]
         chosen = ready or pending[:1]
         order.extend(chosen)
         pending = [t for t in pending if t not in chosen]
     return order
 
 
-def sample(tables: Mapping[str, DataFrame], root: str, size: int = 10, seed: int = 0,
-           relations: Sequence[Relation] = (), key: str | None = None) -> Sample:
+def sample(
+    tables: Mapping[str, DataFrame],
+    root: str,
+    size: int = 10,
+    seed: int = 0,
+    relations: Sequence[Relation] = (),
+    key: str | None = None,
+) -> Sample:
     """Draw ``size`` entities of ``root`` and every row linked to them, closed under foreign keys.
 
     ``relations`` are the foreign keys to follow: pass ``find_relations(tables)`` (found in
@@ -146,25 +159,37 @@ def sample(tables: Mapping[str, DataFrame], root: str, size: int = 10, seed: int
     root_key = _root_key(root, key, relations)
     if root_key not in tables[root].columns:
         raise ValueError(f"root table '{root}' has no column '{root_key}'")
-    # wanted[table][column] lists sets of values that select rows of that table.
-    wanted: dict[str, dict[str, list[DataFrame]]] = {name: {} for name in tables}
-    wanted[root][root_key] = [_root_keys(tables[root], root_key, size, seed)]
+    # key_sets[table][column] lists frames of values; a row whose column holds one is selected.
+    key_sets: dict[str, dict[str, list[DataFrame]]] = {name: {} for name in tables}
+    key_sets[root][root_key] = [_root_keys(tables[root], root_key, size, seed)]
     selected: dict[str, DataFrame] = {}
     counts: dict[str, int] = {}
-    selected[root], counts[root] = _materialize(_rows_matching(tables[root], wanted[root]))
-    _take_descendants(tables, relations, root, wanted, selected, counts)
+    selected[root], counts[root] = _materialize(_rows_matching(tables[root], key_sets[root]))
+    _take_descendants(tables, relations, root, key_sets, selected, counts)
     parents = {relation.parent for relation in relations}
     for name in tables:
         if name not in selected and name not in parents:
             selected[name], counts[name] = _materialize(_own_rows(tables[name], size, seed))
-    rounds = _close_over_parents(tables, relations, wanted, selected, counts)
-    return Sample({name: selected.get(name, tables[name].limit(0)) for name in tables},
-                  {name: counts.get(name, 0) for name in tables}, root, size, seed, list(relations), rounds)
+    rounds = _close_over_parents(tables, relations, key_sets, selected, counts)
+    return Sample(
+        {name: selected.get(name, tables[name].limit(0)) for name in tables},
+        {name: counts.get(name, 0) for name in tables},
+        root,
+        size,
+        seed,
+        list(relations),
+        rounds,
+    )
 
 
-def _take_descendants(tables: Mapping[str, DataFrame], relations: Sequence[Relation], root: str,
-                      wanted: dict[str, dict[str, list[DataFrame]]], selected: dict[str, DataFrame],
-                      counts: dict[str, int]) -> None:
+def _take_descendants(
+    tables: Mapping[str, DataFrame],
+    relations: Sequence[Relation],
+    root: str,
+    key_sets: dict[str, dict[str, list[DataFrame]]],
+    selected: dict[str, DataFrame],
+    counts: dict[str, int],
+) -> None:
     """Select the rows of every table below ``root`` that reference rows already selected."""
     order = _descendants(root, relations)
     down = set(order) | {root}
@@ -177,7 +202,7 @@ def _take_descendants(tables: Mapping[str, DataFrame], relations: Sequence[Relat
                 if relation.child == name and relation.parent in down and relation.parent in selected:
                     keys = _values(selected[relation.parent], relation.key)
                     columns.setdefault(relation.column, []).append(keys)
-            wanted[name] = columns
+            key_sets[name] = columns
             rows, count = _materialize(_rows_matching(tables[name], columns))
             changed = changed or count != counts.get(name)
             selected[name], counts[name] = rows, count
@@ -203,9 +228,13 @@ def _own_rows(frame: DataFrame, size: int, seed: int) -> DataFrame:
     return frame.orderBy(order, *tie_breakers).limit(size)
 
 
-def _close_over_parents(tables: Mapping[str, DataFrame], relations: Sequence[Relation],
-                        wanted: dict[str, dict[str, list[DataFrame]]], selected: dict[str, DataFrame],
-                        counts: dict[str, int]) -> int:
+def _close_over_parents(
+    tables: Mapping[str, DataFrame],
+    relations: Sequence[Relation],
+    key_sets: dict[str, dict[str, list[DataFrame]]],
+    selected: dict[str, DataFrame],
+    counts: dict[str, int],
+) -> int:
     """Add every row that a selected row references, until no new row comes in.
 
     Returns the number of rounds. Each round revisits only the parents of tables that grew.
@@ -215,7 +244,7 @@ def _close_over_parents(tables: Mapping[str, DataFrame], relations: Sequence[Rel
         to_visit = sorted({r.parent for r in relations if r.child in grown and r.child in selected})
         grown = set()
         for name in to_visit:
-            columns = {column: list(sets) for column, sets in wanted[name].items()}
+            columns = {column: list(sets) for column, sets in key_sets[name].items()}
             for relation in relations:
                 if relation.parent == name and relation.child in selected:
                     keys = _values(selected[relation.child], relation.column)

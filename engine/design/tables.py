@@ -14,8 +14,9 @@ from engine.run import read_sources
 FOLDER_FORMATS = ("csv", "parquet", "delta")
 
 
-def read_tables(spark: SparkSession, folder: str | Path, format: str = "csv",
-                options: dict[str, str] | None = None) -> dict[str, DataFrame]:
+def read_tables(
+    spark: SparkSession, folder: str | Path, format: str = "csv", options: dict[str, str] | None = None
+) -> dict[str, DataFrame]:
     """Read every table of a local folder the way a config would, before any config exists.
 
     CSV tables are the ``*.csv`` files (read as text columns, as the engine reads undeclared
@@ -29,7 +30,9 @@ def read_tables(spark: SparkSession, folder: str | Path, format: str = "csv",
     if format == "csv":
         paths = sorted(root.glob("*.csv"))
     else:
-        paths = sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith((".", "_")))
+        paths = sorted(
+            path for path in root.iterdir() if path.is_dir() and not path.name.startswith((".", "_"))
+        )
     tables = {}
     for path in paths:
         name = path.stem if format == "csv" else path.name

@@ -42,7 +42,8 @@ class BuildContext:
     table: TableConfig
     schema: T.StructType
     domains: dict[str, Domain]
-    subkey: Callable[[str, str], bytes] = field(repr=False)
+    # (purpose, domain) -> inner and outer padded HMAC keys, as columns of the key table.
+    hmac_key: Callable[[str, str], tuple[Column, Column]] = field(repr=False)
 
     def field(self, name: str) -> T.StructField | None:
         """Return the source field named ``name``, matched case-insensitively."""

@@ -104,7 +104,7 @@ class Pseudonymize(Technique):
     def build(self, value: Column, field: T.StructField, rule: Rule, ctx: BuildContext) -> Column:
         domain = ctx.domains[str(rule.params["domain"])]
         encoded, _ = self.encoded_input(rule, ctx)
-        return pseudonym(ctx.subkey(PSEUDONYMIZE, domain.name), encoded, domain, field.dataType)
+        return pseudonym(ctx.hmac_key(PSEUDONYMIZE, domain.name), encoded, domain, field.dataType)
 
     def invalid(self, value: Column, field: T.StructField, rule: Rule, ctx: BuildContext) -> Column | None:
         return self.encoded_input(rule, ctx)[1]
@@ -138,7 +138,7 @@ class DateShift(Technique):
         """Return the entity's shift in days, in [-max_days, -1] or [1, max_days]."""
         domain = ctx.domains[str(rule.params["domain"])]
         encoded, invalid = canonical_inputs([str(rule.params["by"])], domain, ctx)
-        digest = hmac_sha256_hex(ctx.subkey(DATE_SHIFT, domain.name), encoded)
+        digest = hmac_sha256_hex(ctx.hmac_key(DATE_SHIFT, domain.name), encoded)
         span = int(self.param(rule, "max_days"))
         draw = F.pmod(F.conv(F.substring(digest, 1, 8), 16, 10).cast("bigint"), F.lit(2 * span))
         # Zero is left out so that no entity keeps its true dates.
