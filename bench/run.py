@@ -37,6 +37,7 @@ import os
 import platform
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -44,7 +45,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,21 @@ def machine_description(spark: SparkSession) -> dict[str, Any]:
         "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
         "adaptive_execution": spark.conf.get("spark.sql.adaptive.enabled"),
     }
+
+
+def source_state() -> dict[str, Any]:
+    """Return the git commit of the tree and the engine files changed since it (read-only git)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*arguments: str) -> str:
+        try:
+            result = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+        return result.stdout.strip()
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "engine").splitlines()]
+    return {"commit": git("rev-parse", "HEAD"), "engine_files_changed": changed}
 
 
 def _meminfo_kib(name: str) -> int:
@@ -401,17 +417,24 @@ def run_pandas_udf(work: Workload, target_root: str) -> dict[str, Any]:
     return {}
 
 
+def pseudonymize_only(config: Config) -> Config:
+    """Return ``config`` with every rule other than pseudonymize replaced by keep."""
+    tables = {}
+    for name, table in config.tables.items():
+        rules = {
+            column: rule if rule.technique == PSEUDONYMIZE else replace(rule, technique="keep", params={})
+            for column, rule in table.rules.items()
+        }
+        tables[name] = replace(table, rules=rules)
+    return replace(config, tables=tables)
+
+
 def run_engine_pseudonymize(work: Workload, target_root: str) -> dict[str, Any]:
-    config = work.reference_config(target_root)
+    config = pseudonymize_only(work.reference_config(target_root))
     for name, path in work.sources.items():
         frame = work.spark.read.format("delta").load(path)
         plan = compile_table(config.tables[name], frame.schema, config, work.key)
-        expressions = dict(plan.columns)
-        rules = pseudonymize_columns(config, name)
-        columns = [
-            expressions[f.name].alias(f.name) if f.name in rules else F.col(f.name) for f in frame.schema.fields
-        ]
-        frame.select(*columns).write.format("delta").mode("overwrite").save(table_path(target_root, name))
+        plan.apply(frame).write.format("delta").mode("overwrite").save(table_path(target_root, name))
     return {}
 
 
@@ -739,6 +762,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    # Python workers (pandas UDFs) must run this interpreter, the one with pandas and pyarrow.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     work_root = args.work or tempfile.mkdtemp(prefix="anon-bench-")
     os.makedirs(work_root, exist_ok=True)
     data_root = args.data or os.path.join(work_root, "data")
@@ -759,6 +784,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_description(spark),
+        "source": source_state(),
         "config": str(REFERENCE_CONFIG.relative_to(REFERENCE_CONFIG.parents[1])),
         "results": [],
     }
