@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 KEY_FILE := .demo.key
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean jars
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,8 @@ bench: install
 
 clean:
 	rm -rf build lake spark-warehouse .pytest_cache
+
+# Fetch the Delta jars with Maven into ./jars, for machines where Ivy cannot resolve --packages.
+jars:
+	mvn -q -f conf/delta-jars.pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/jars
+	@echo "export ANON_SPARK_JARS=$$(ls $(CURDIR)/jars/*.jar | paste -sd, -)"

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from engine.design.before_after import Preview, preview
 from engine.design.checks import CheckReport, check
-from engine.design.draft import Draft, Proposal, draft_config
+from engine.design.draft import Draft, draft_config
 from engine.design.plots import Histogram, histograms, plot_distributions
+from engine.design.proposals import Proposal
 from engine.design.relations import Relation, find_relations, relations_from_config
 from engine.design.review import RuleDiff, rule_diff, save_config
 from engine.design.sampler import Sample, sample

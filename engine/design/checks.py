@@ -1,15 +1,13 @@
-"""One report on what a config does to sample data: gaps, leaks, broken joins, k-anonymity.
+"""Checks of a config on sample data: gaps, rejected values, leaks, broken joins, k-anonymity.
 
-Every figure is computed by Spark; only counts and aggregates reach the driver, and the report
-never holds a cell value, so it can be shared and stored (``to_json``).
+Every figure is computed by Spark, and only counts and aggregates reach the driver. The result
+is a ``CheckReport`` (see ``engine.design.report``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Row
@@ -18,9 +16,17 @@ from pyspark.sql import types as T
 
 from engine.compile import KeyPair, RowCheck, TablePlan, check_table_schema, compile_table
 from engine.config.model import Config
-from engine.design.html import Cell, heading, paragraph, render_table
 from engine.design.plans import describe_rule, measures
 from engine.design.relations import Relation, relations_from_config
+from engine.design.report import (
+    CheckReport,
+    DistributionChange,
+    DomainCollisions,
+    ForeignKeyResult,
+    KAnonymity,
+    Leak,
+    RejectedValues,
+)
 from engine.keys import MasterKey
 
 # Rules that make a column a direct identifier: its original values must not reach the output.
@@ -28,152 +34,6 @@ DIRECT_IDENTIFIER_TECHNIQUES = ("pseudonymize", "mask", "null", "drop", "constan
 DEFAULT_K = 5
 # Shorter values are not compared by the leak check: codes like 'M' or '12' match by chance.
 DEFAULT_MIN_LEAK_LENGTH = 4
-
-
-@dataclass(frozen=True)
-class Leak:
-    """Distinct values of a direct-identifier column found unchanged in an output column."""
-
-    source_table: str
-    source_column: str
-    rule: str
-    output_table: str
-    output_column: str
-    values: int
-
-
-@dataclass(frozen=True)
-class RejectedValues:
-    """Rows whose value a rule cannot process; a production run rejects the input for them."""
-
-    table: str
-    column: str
-    rule: str
-    rows: int
-
-
-@dataclass(frozen=True)
-class ForeignKeyResult:
-    """Rows whose foreign key finds no parent row, before and after anonymization."""
-
-    relation: str
-    rows: int
-    orphans_before: int
-    orphans_after: int | None
-    status: str
-
-
-@dataclass(frozen=True)
-class DomainCollisions:
-    """Distinct inputs and pseudonyms of one key domain across all its columns."""
-
-    domain: str
-    inputs: int
-    pseudonyms: int
-    colliding_pseudonyms: int
-
-
-@dataclass(frozen=True)
-class KAnonymity:
-    """Group sizes over a table's quasi-identifiers, before and after anonymization."""
-
-    table: str
-    quasi_identifiers: list[str]
-    k: int
-    rows: int
-    groups_before: int
-    smallest_group_before: int
-    share_below_k_before: float
-    groups_after: int
-    smallest_group_after: int
-    rows_below_k_after: int
-    share_below_k_after: float
-
-
-@dataclass(frozen=True)
-class DistributionChange:
-    """Summary statistics of a generalized or shifted column before and after its rule.
-
-    Dates are in days since 1970-01-01. Minimum and maximum appear only as changes, and means
-    only over at least k values, so the report contains no single row's value.
-    """
-
-    table: str
-    column: str
-    rule: str
-    kind: str
-    count_before: int
-    count_after: int
-    distinct_before: int
-    distinct_after: int
-    mean_before: float | None = None
-    mean_after: float | None = None
-    stddev_before: float | None = None
-    stddev_after: float | None = None
-    min_change: float | None = None
-    max_change: float | None = None
-
-
-@dataclass
-class CheckReport:
-    """Everything ``check`` found; ``ok`` is True when nothing blocks a hand-over."""
-
-    config: str
-    k: int
-    min_leak_length: int
-    tables: list[str]
-    problems: list[dict[str, object]] = field(default_factory=list)
-    missing_tables: list[str] = field(default_factory=list)
-    unconfigured_tables: list[str] = field(default_factory=list)
-    rejected: list[RejectedValues] = field(default_factory=list)
-    leaks: list[Leak] = field(default_factory=list)
-    foreign_keys: list[ForeignKeyResult] = field(default_factory=list)
-    collisions: list[DomainCollisions] = field(default_factory=list)
-    k_anonymity: list[KAnonymity] = field(default_factory=list)
-    distributions: list[DistributionChange] = field(default_factory=list)
-
-    @property
-    def columns_without_rules(self) -> list[dict[str, object]]:
-        return [problem for problem in self.problems if problem["code"] == "RULE_MISSING"]
-
-    @property
-    def rules_without_columns(self) -> list[dict[str, object]]:
-        return [problem for problem in self.problems if problem["code"] == "COLUMN_NOT_FOUND"]
-
-    @property
-    def broken_foreign_keys(self) -> list[ForeignKeyResult]:
-        return [result for result in self.foreign_keys if result.status == "broken"]
-
-    @property
-    def colliding_domains(self) -> list[DomainCollisions]:
-        return [result for result in self.collisions if result.colliding_pseudonyms]
-
-    @property
-    def ok(self) -> bool:
-        """True without schema problems, missing tables, rejected values, leaks, broken joins or collisions.
-
-        k-anonymity is reported but not part of ``ok``: on a sample of a few entities nearly
-        every group is small, so the figure only means something on realistic volumes.
-        """
-        return not (
-            self.problems
-            or self.missing_tables
-            or self.rejected
-            or self.leaks
-            or self.broken_foreign_keys
-            or self.colliding_domains
-        )
-
-    def to_dict(self) -> dict[str, object]:
-        result = asdict(self)
-        result["ok"] = self.ok
-        return result
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    def _repr_html_(self) -> str:
-        return _render(self)
 
 
 @dataclass
@@ -573,187 +433,3 @@ def _statistic(row: Row, name: str, k: int) -> float | None:
 
 def _difference(after: float | None, before: float | None) -> float | None:
     return None if after is None or before is None else round(float(after) - float(before), 3)
-
-
-# --- HTML -----------------------------------------------------------------------------------------
-
-
-def _as_date(days: float | None) -> str | None:
-    if days is None:
-        return None
-    return (date(1970, 1, 1) + timedelta(days=days)).isoformat()
-
-
-def _verdict(passed: bool) -> Cell:
-    return Cell("ok" if passed else "FAILED", "good" if passed else "bad")
-
-
-def _render(report: CheckReport) -> str:
-    parts = [heading(f"Check of config '{report.config}' on {len(report.tables)} sample table(s)", 3)]
-    summary = [
-        ["schema problems", len(report.problems), _verdict(not report.problems)],
-        [
-            "config tables missing from the sample",
-            len(report.missing_tables),
-            _verdict(not report.missing_tables),
-        ],
-        ["columns with values a rule cannot process", len(report.rejected), _verdict(not report.rejected)],
-        ["leaked identifier columns", len(report.leaks), _verdict(not report.leaks)],
-        ["broken foreign keys", len(report.broken_foreign_keys), _verdict(not report.broken_foreign_keys)],
-        [
-            "domains with colliding pseudonyms",
-            len(report.colliding_domains),
-            _verdict(not report.colliding_domains),
-        ],
-    ]
-    parts.append(
-        render_table(
-            [["check", "count", "result"]], summary, caption="Overall: " + ("ok" if report.ok else "FAILED")
-        )
-    )
-    if report.unconfigured_tables:
-        parts.append(
-            paragraph(
-                "Sample tables that the config does not list (not checked): "
-                + ", ".join(report.unconfigured_tables)
-            )
-        )
-    if report.problems:
-        rows = [[p["code"], p["path"], p["message"], p["fix"]] for p in report.problems]
-        parts.append(render_table([["code", "where", "problem", "fix"]], rows, caption="Schema problems"))
-    if report.rejected:
-        rows = [[r.table, r.column, r.rule, Cell(r.rows, "bad")] for r in report.rejected]
-        parts.append(
-            render_table(
-                [["table", "column", "rule", "rows"]],
-                rows,
-                caption="Values a rule cannot process (a run would reject the input)",
-            )
-        )
-    if report.leaks:
-        rows = [
-            [
-                leak.source_table,
-                leak.source_column,
-                leak.rule,
-                leak.output_table,
-                leak.output_column,
-                Cell(leak.values, "bad"),
-            ]
-            for leak in report.leaks
-        ]
-        parts.append(
-            render_table(
-                [["table", "column", "rule", "found in table", "found in column", "values"]],
-                rows,
-                caption=f"Leaks: original values of {len(report.leaks)} column pair(s)",
-            )
-        )
-    else:
-        parts.append(
-            paragraph(
-                f"No original value of a direct-identifier column (values of at least "
-                f"{report.min_leak_length} characters) appears in any output column."
-            )
-        )
-    if report.foreign_keys:
-        rows = [
-            [
-                fk.relation,
-                fk.rows,
-                fk.orphans_before,
-                fk.orphans_after,
-                Cell(fk.status, "bad" if fk.status == "broken" else ""),
-            ]
-            for fk in report.foreign_keys
-        ]
-        parts.append(
-            render_table(
-                [["foreign key", "rows", "orphans before", "orphans after", "status"]],
-                rows,
-                caption="Foreign keys",
-            )
-        )
-    if report.collisions:
-        rows = [
-            [
-                c.domain,
-                c.inputs,
-                c.pseudonyms,
-                Cell(c.colliding_pseudonyms, "bad" if c.colliding_pseudonyms else ""),
-            ]
-            for c in report.collisions
-        ]
-        parts.append(
-            render_table(
-                [["domain", "distinct inputs", "distinct pseudonyms", "colliding pseudonyms"]],
-                rows,
-                caption="Pseudonym collisions per key domain",
-            )
-        )
-    if report.k_anonymity:
-        rows = [
-            [
-                ka.table,
-                ", ".join(ka.quasi_identifiers),
-                ka.rows,
-                ka.smallest_group_before,
-                f"{ka.share_below_k_before:.1%}",
-                ka.smallest_group_after,
-                Cell(f"{ka.share_below_k_after:.1%}", "bad" if ka.rows_below_k_after else "good"),
-            ]
-            for ka in report.k_anonymity
-        ]
-        headers = [
-            "table",
-            "quasi-identifiers",
-            "rows",
-            "smallest group before",
-            f"rows in groups < {report.k} before",
-            "smallest group after",
-            f"rows in groups < {report.k} after",
-        ]
-        parts.append(render_table([headers], rows, caption=f"k-anonymity (k = {report.k}) on the sample"))
-    if report.distributions:
-        parts.append(_render_distributions(report.distributions))
-    return "".join(parts)
-
-
-def _render_distributions(changes: list[DistributionChange]) -> str:
-    rows = []
-    for change in changes:
-        show = _as_date if change.kind == "date" else (lambda value: value)
-        unit = " days" if change.kind == "date" else ""
-        rows.append(
-            [
-                change.table,
-                change.column,
-                change.rule,
-                change.count_before,
-                change.count_after,
-                change.distinct_before,
-                change.distinct_after,
-                show(change.mean_before),
-                show(change.mean_after),
-                change.stddev_before,
-                change.stddev_after,
-                None if change.min_change is None else f"{change.min_change:+g}{unit}",
-                None if change.max_change is None else f"{change.max_change:+g}{unit}",
-            ]
-        )
-    headers = [
-        "table",
-        "column",
-        "rule",
-        "values before",
-        "values after",
-        "distinct before",
-        "distinct after",
-        "mean before",
-        "mean after",
-        "stddev before",
-        "stddev after",
-        "min moved by",
-        "max moved by",
-    ]
-    return render_table([headers], rows, caption="Distribution of generalized and shifted columns")

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from engine.design.html import render_table
@@ -84,10 +84,13 @@ def _rows_matching(frame: DataFrame, key_sets: dict[str, list[DataFrame]]) -> Da
 
 
 def _materialize(frame: DataFrame) -> tuple[DataFrame, int]:
+    """Store ``frame`` on the executors and count its rows, in one Spark job."""
     # A local checkpoint keeps the small result on the executors and cuts its lineage, so the
-    # closure rounds do not rebuild a growing plan from the sources each time.
-    stored = frame.localCheckpoint(eager=True)
-    return stored, stored.count()
+    # closure rounds do not rebuild a growing plan from the sources each time. The observation
+    # counts rows during that same job.
+    counted = Observation()
+    stored = frame.observe(counted, F.count(F.lit(1)).alias("rows")).localCheckpoint(eager=True)
+    return stored, int(counted.get["rows"])
 
 
 def _root_keys(frame: DataFrame, key: str, size: int, seed: int) -> DataFrame:
