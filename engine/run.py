@@ -16,14 +16,15 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from functools import reduce
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from engine import __version__
 from engine.compile import TablePlan, compile_config
-from engine.config.model import Config, SourceSpec, TableConfig, TargetSpec
-from engine.errors import DataRejectedError, Problem
+from engine.config.model import Config, Rule, SourceSpec, TableConfig, TargetSpec
+from engine.errors import ConfigError, DataRejectedError, Problem
 from engine.io import (
     CORRUPT_COLUMN,
     Source,
@@ -123,7 +124,44 @@ def prepare(spark: SparkSession, config: Config, key: MasterKey) -> tuple[dict[s
     """Read schemas and compile; raises ConfigError when the rules do not fit the sources."""
     sources = read_sources(spark, config)
     schemas = {name: source.schema for name, source in sources.items()}
-    return sources, compile_config(config, schemas, key)
+    plans = compile_config(config, schemas, key)
+    problems = [problem for name, plan in plans.items() for problem in _analyze(sources[name], plan)]
+    if problems:
+        raise ConfigError(problems)
+    return sources, plans
+
+
+def _analyze(source: Source, plan: TablePlan) -> list[Problem]:
+    """Resolve each compiled column against the source schema (analysis only, no Spark job).
+
+    This turns a bad sql rule into a config error with its file and line, instead of a failure
+    in the middle of the writes. It also rejects columns without a type (a bare NULL), which
+    Delta would silently leave out of the table.
+    """
+    problems = []
+    frame = plan.with_keys(source.data)
+    for name, expression in plan.columns:
+        rule = plan.table.rule_for(name)
+        assert rule is not None
+        try:
+            dtype = frame.select(expression.alias(name)).schema[0].dataType
+        except AnalysisException as exc:
+            reason = str(exc).splitlines()[0][:300]
+            problems.append(_rule_problem(plan, rule, "EXPRESSION_INVALID",
+                                          f"the rule does not resolve against the source: {reason}",
+                                          "fix the expression; columns are named as in the source"))
+            continue
+        if isinstance(dtype, T.NullType):
+            problems.append(_rule_problem(plan, rule, "EXPRESSION_UNTYPED",
+                                          "the rule's result has no type (NULL without a cast), and "
+                                          "Delta would drop the column",
+                                          "cast it, e.g. CAST(NULL AS STRING), or use the null technique"))
+    return problems
+
+
+def _rule_problem(plan: TablePlan, rule: Rule, code: str, message: str, fix: str) -> Problem:
+    return Problem(code=code, message=f"table '{plan.table.name}', column '{rule.column}': {message}",
+                   fix=fix, file=rule.where.file, line=rule.where.line, path=rule.where.path)
 
 
 def check_input(sources: dict[str, Source], plans: dict[str, TablePlan]) -> dict[str, int]:

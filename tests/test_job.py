@@ -179,3 +179,20 @@ def test_spark_submit_script_returns_the_job_exit_code(tmp_path):
     assert result.returncode == 4, result.stderr[-2000:]
     # Spark's PythonRunner merges the job's stderr into its own stdout.
     assert "environment variable ANON_KEY" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "expression, code",
+    [
+        ("upper(no_such_column)", "EXPRESSION_INVALID"),  # typo in a column name
+        ("NULL", "EXPRESSION_UNTYPED"),  # Delta would drop a column of type void
+    ],
+)
+def test_bad_sql_rule_is_a_config_error(tmp_path, with_key, spark, caplog, expression, code):
+    broken = SMALL_CONFIG.replace("city: keep", f'city: {{sql: {{expr: "{expression}"}}}}')
+    config, target = _setup(tmp_path, config=broken)
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 3
+    assert code in caplog.text
+    assert "rules.yaml:14: tables.people.columns.city" in caplog.text
+    assert not target.exists()
