@@ -105,10 +105,11 @@ def build_table(spark: SparkSession, rows: int) -> DataFrame:
 
 def time_preview(config: Config, tables: dict[str, DataFrame], key: MasterKey, rows: int) -> float:
     started = time.perf_counter()
-    shown = preview(config, tables, key, "people", rows=rows)
-    html = shown._repr_html_()
+    result = preview(config, tables, key, "people", rows=rows)
+    html = result._repr_html_()
     elapsed = time.perf_counter() - started
-    assert len(shown.before) == rows and html
+    assert len(result.before) == rows, "the preview returned fewer rows than requested"
+    assert html, "the preview rendered no HTML"
     return elapsed
 
 

@@ -19,9 +19,12 @@ from engine.design import (
     histograms,
     preview,
     relations_from_config,
+    rule_diff,
     sample,
+    save_config,
 )
 from engine.design.report import KAnonymity, Leak
+from engine.errors import ConfigError
 
 HEADER = """
 version: 1
@@ -333,7 +336,7 @@ tables:
     assert collisions.colliding_pseudonyms > 0
 
 
-def test_check_report_holds_no_values(people: dict[str, DataFrame], master_key) -> None:
+def test_check_report_contains_no_values(people: dict[str, DataFrame], master_key) -> None:
     config = config_from_text(config_text("people", PEOPLE_CONFIG))
     report = check(config, people, master_key)
     for value in ("111-22-3333", "75001", "p1"):
@@ -346,14 +349,17 @@ def test_check_report_holds_no_values(people: dict[str, DataFrame], master_key) 
 
 def test_preview_returns_html(people: dict[str, DataFrame], master_key) -> None:
     config = config_from_text(config_text("people", PEOPLE_CONFIG))
-    shown = preview(config, people, master_key, "people", rows=3)
-    html = shown._repr_html_()
+    previewed = preview(config, people, master_key, "people", rows=3)
+    html = previewed._repr_html_()
     assert html.startswith("<style>")
     assert "<table" in html
     assert "ssn" in html
-    assert len(shown.before) == 3
-    ssn = shown.columns.index("ssn")
-    assert all(after[ssn] != before[ssn] for before, after in zip(shown.before, shown.after, strict=True))
+    assert len(previewed.before) == 3
+    assert set(previewed.before) <= {tuple(row) for row in people["people"].collect()}
+    note = previewed.columns.index("note")
+    assert all(after[note] == before[note] for before, after in zip(previewed.before, previewed.after, strict=True))
+    ssn = previewed.columns.index("ssn")
+    assert all(after[ssn] != before[ssn] for before, after in zip(previewed.before, previewed.after, strict=True))
 
 
 def test_histograms_count_every_value(people: dict[str, DataFrame], master_key) -> None:
@@ -363,3 +369,33 @@ def test_histograms_count_every_value(people: dict[str, DataFrame], master_key) 
     assert sum(age.before) == 6
     assert sum(age.after) == 6
     assert len(age.edges) == 5
+
+
+# --- review ---------------------------------------------------------------------------------------
+
+
+def test_rule_diff_lists_changes() -> None:
+    before = config_from_text(config_text("people", PEOPLE_CONFIG), "draft.yaml")
+    edited = PEOPLE_CONFIG.replace("note: keep", '"note": "null"').replace("[age, zip]", "[age]")
+    after = config_from_text(config_text("people", edited), "reviewed.yaml")
+    diff = rule_diff(before, after)
+    changed = [(c.column, c.before, c.after) for c in diff.changes if c.status == "changed"]
+    assert changed == [("note", "keep", "null"), ("(quasi-identifiers)", "age, zip", "age")]
+    assert diff.count("same") == 4
+    assert "reviewed.yaml" in diff._repr_html_()
+
+
+def test_save_config_rejects_draft(tmp_path: Path) -> None:
+    text = "draft: true\n" + config_text("people", PEOPLE_CONFIG)
+    target = tmp_path / "people.yaml"
+    with pytest.raises(ConfigError) as raised:
+        save_config(text, target)
+    assert raised.value.codes == ["CONFIG_IS_DRAFT"]
+    assert not target.exists()
+
+
+def test_save_config_writes_reviewed(tmp_path: Path) -> None:
+    text = config_text("people", PEOPLE_CONFIG)
+    saved = save_config(text, tmp_path / "out" / "people.yaml")
+    assert saved.name == "people"
+    assert (tmp_path / "out" / "people.yaml").read_text() == text

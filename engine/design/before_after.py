@@ -18,8 +18,8 @@ from engine.keys import MasterKey
 class Preview:
     """Sampled rows of one table before and after anonymization, aligned row by row.
 
-    ``before[i][j]`` and ``after[i][j]`` are row ``i``, column ``columns[j]``; ``after`` holds
-    None for a dropped column. Only build one from sample data: it holds real values.
+    ``before[i][j]`` and ``after[i][j]`` are row ``i``, column ``columns[j]``, and ``after``
+    contains None for a dropped column. Build one from sample data only: it contains real values.
     """
 
     table: str
@@ -65,20 +65,22 @@ def preview(
     outputs = dict(plan.columns)
     names = list(frame.columns)
     selected = []
+    # Positions of each column's before and after value in a collected row (None: dropped).
+    positions: list[tuple[int, int | None]] = []
     for index, name in enumerate(names):
+        before_position = len(selected)
         selected.append(F.col(f"`{name}`").alias(f"before_{index}"))
+        after_position = None
         if name in outputs:
+            after_position = len(selected)
             selected.append(outputs[name].alias(f"after_{index}"))
+        positions.append((before_position, after_position))
     order = F.xxhash64(*[F.col(f"`{name}`") for name in names])
     # Key columns join after the limit, so they never enter the sort.
     chosen = plan.with_keys(frame.orderBy(order).limit(rows))
     collected = chosen.select(*selected).collect()
-    before, after = [], []
-    for row in collected:
-        before.append(tuple(row[f"before_{index}"] for index in range(len(names))))
-        after.append(
-            tuple(row[f"after_{index}"] if name in outputs else None for index, name in enumerate(names))
-        )
+    before = [tuple(row[old] for old, _ in positions) for row in collected]
+    after = [tuple(None if new is None else row[new] for _, new in positions) for row in collected]
     return Preview(
         table=table,
         columns=names,

@@ -41,10 +41,9 @@ class _Paired:
     """One table's sample with each column before (``b<i>``) and after (``a<i>``) its rule.
 
     Canonical inputs of key domains sit in ``k<j>``, and the flags of values a rule cannot
-    process in ``v<j>``. Every check reads this one stored frame,
-    so each compiled expression runs once per table. The store is a local checkpoint: it also
-    cuts the lineage, and with it the cost of planning the large pseudonym expressions again
-    in every check query.
+    process in ``v<j>``. Every check reads this one stored frame, so each compiled expression
+    runs once per table. The store is a local checkpoint, which also cuts the lineage: check
+    queries then do not plan the large pseudonym expressions again.
     """
 
     plan: TablePlan
@@ -74,7 +73,7 @@ def _pair(plan: TablePlan, source: DataFrame) -> _Paired:
     for index, row_check in enumerate(plan.checks):
         invalid.append((row_check, f"v{index}"))
         selected.append(F.coalesce(row_check.invalid, F.lit(False)).alias(f"v{index}"))
-    # The stored frame holds only these columns: the key columns that with_keys adds stay out.
+    # Only these columns are stored, so the key columns that with_keys adds stay out of it.
     stored = plan.with_keys(source).select(*selected).localCheckpoint(eager=True)
     return _Paired(plan, source.schema, stored, before, after, canonical, invalid)
 
@@ -210,8 +209,8 @@ def _find_leaks(paired: dict[str, _Paired], min_length: int) -> list[Leak]:
 def _check_foreign_keys(relations: Sequence[Relation], paired: dict[str, _Paired]) -> list[ForeignKeyResult]:
     """Count orphan rows of every relation, before and after, with a single join.
 
-    Child values are tagged with their relation and side, parent keys with their table, key
-    and side; one left join on (tag, value) finds every orphan at once.
+    Child values are tagged with their relation and side, and parent keys with their table, key
+    and side. One left join on (tag, value) then finds every orphan at once.
     """
     children: dict[str, list[list[Column]]] = {}
     parents: dict[str, dict[str, list[Column]]] = {}

@@ -56,7 +56,7 @@ class Draft:
         return [p.column for p in self.proposals if p.table == table and p.quasi_identifier]
 
     def to_yaml(self) -> str:
-        """Write the draft as a rule file with a comment on every proposed rule."""
+        """Return the draft as rule-file text, with a comment on every proposed rule."""
         lines = [
             f"# Draft rules for '{self.name}', proposed from column names and sampled values.",
             "# Review every rule and its comment, then delete the line 'draft: true':",

@@ -21,7 +21,10 @@ HIGH, MEDIUM, LOW = "high", "medium", "low"
 # Largest shift proposed for dates that move with an entity, in days either way.
 DEFAULT_MAX_DAYS = 180
 
-# Words looked for in column names: tokens are the parts between non-alphanumeric characters.
+# Words looked for in column names, compared lower-cased and without separators. A word in a
+# tuple may appear anywhere in the name (HEALTHCARE_EXPENSES contains "expense"). A word in a
+# set must be the whole name, except in _QUASI, where it must be one part of the name between
+# separators, so that ETHNICITY does not count as a CITY.
 _SECRET = ("password", "passwd", "secret", "token", "apikey")
 _PICTURE = ("picture", "photo", "avatar", "signature")
 _NATIONAL_ID = ("ssn", "passport", "driver", "licence", "license", "nationalid", "taxid", "socialsecurity")
@@ -147,6 +150,7 @@ def _integer_domain(profile: ColumnProfile) -> dict[str, Any]:
 
 
 def key_domain(domains: Domains, table: str, profile: ColumnProfile) -> str:
+    """Declare the domain of ``table``'s key, named after the table, and return its name."""
     name = singular(table)
     if profile.is_integer:
         return domains.add(name, _integer_domain(profile))
@@ -160,6 +164,7 @@ def table_facts(
     relations: Sequence[Relation],
     key_domains: dict[str, str],
 ) -> TableFacts:
+    """Gather what the proposals need to know about ``table``: its key, references, and person data."""
     references = {r.column: r for r in relations if r.child == table and r.parent in key_domains}
     person = any(
         _is_personal_name(column) or _contains(column, ("birth",)) or _contains(column, _NATIONAL_ID)
@@ -194,7 +199,7 @@ def propose(
 ) -> Proposal:
     """Propose the rule of one column; the first matching case below wins."""
     column = profile.name
-    for propose in (
+    for case in (
         _by_key,
         _by_secret_name,
         _by_empty,
@@ -207,13 +212,15 @@ def propose(
         _by_category,
         _by_text,
     ):
-        found = propose(table, profile, domains, key_domains)
+        found = case(table, profile, domains, key_domains)
         if found is not None:
             technique, params, reason, confidence, quasi = found
             return Proposal(table.name, column, technique, params, reason, confidence, quasi)
     raise AssertionError("_by_text proposes a rule for every column")
 
 
+# The result of a case: (technique, params, reason, confidence, quasi-identifier), or None when
+# the case does not apply to the column.
 _Found = tuple[str, dict[str, Any], str, str, bool] | None
 
 
@@ -347,7 +354,8 @@ def _by_place(
             table.person,
         )
     if plain in _GEO and profile.is_numeric:
-        return "generalize", {"round": 1}, "a coordinate: rounded to 1 decimal (about 10 km)", HIGH, False
+        reason = "a coordinate: rounded to 1 decimal (about 11 km of latitude)"
+        return "generalize", {"round": 1}, reason, HIGH, False
     if set(_tokens(profile.name)) & _QUASI:
         reason = "a quasi-identifier: kept, check k-anonymity"
         return "keep", {}, reason, MEDIUM, table.person
@@ -367,7 +375,7 @@ def _by_identifier(
 
 
 def _bucket_width(mean: float | None) -> int:
-    """Return a power of ten about a tenth of ``mean``, at least 1."""
+    """Return the power of ten between a hundredth and a tenth of ``mean``, at least 1."""
     if not mean or mean <= 10:
         return 1
     width = 1

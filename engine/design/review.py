@@ -9,7 +9,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 
 from engine.compile import check_table_schema
-from engine.config import Config, config_from_text
+from engine.config import Config, TableConfig, config_from_text
 from engine.design.html import Cell, render_table
 from engine.design.plans import describe_rule
 from engine.errors import ConfigError, Problem
@@ -38,8 +38,8 @@ class RuleDiff:
         return sum(1 for change in self.changes if change.status == status)
 
     def _repr_html_(self) -> str:
-        shown = [c for c in self.changes if c.status != "same"]
-        rows = [[c.table, c.column, c.before, Cell(c.after, "changed"), c.status] for c in shown]
+        differing = [c for c in self.changes if c.status != "same"]
+        rows = [[c.table, c.column, c.before, Cell(c.after, "changed"), c.status] for c in differing]
         caption = (
             f"{self.before} -> {self.after}: {self.count('changed')} changed, {self.count('added')} added, "
             f"{self.count('removed')} removed, {self.count('same')} unchanged rule(s)"
@@ -72,7 +72,27 @@ def rule_diff(before: Config, after: Config) -> RuleDiff:
             else:
                 status = "same" if old_text == new_text else "changed"
             diff.changes.append(RuleChange(table, column, old_text, new_text, status))
+        quasi = _quasi_identifiers_change(table, old, new)
+        if quasi is not None:
+            diff.changes.append(quasi)
     return diff
+
+
+def _quasi_identifiers_change(
+    table: str, old: TableConfig | None, new: TableConfig | None
+) -> RuleChange | None:
+    """Compare the quasi-identifier lists of one table, as a row named ``(quasi-identifiers)``."""
+    before = list(old.quasi_identifiers) if old else []
+    after = list(new.quasi_identifiers) if new else []
+    if not before and not after:
+        return None
+    if not before:
+        status = "added"
+    elif not after:
+        status = "removed"
+    else:
+        status = "same" if before == after else "changed"
+    return RuleChange(table, "(quasi-identifiers)", ", ".join(before), ", ".join(after), status)
 
 
 def save_config(text: str, path: str | Path, tables: Mapping[str, DataFrame] | None = None) -> Config:

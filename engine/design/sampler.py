@@ -162,7 +162,7 @@ def sample(
     root_key = _root_key(root, key, relations)
     if root_key not in tables[root].columns:
         raise ValueError(f"root table '{root}' has no column '{root_key}'")
-    # key_sets[table][column] lists frames of values; a row whose column holds one is selected.
+    # key_sets[table][column] lists frames of values. A row whose column has one of them is selected.
     key_sets: dict[str, dict[str, list[DataFrame]]] = {name: {} for name in tables}
     key_sets[root][root_key] = [_root_keys(tables[root], root_key, size, seed)]
     selected: dict[str, DataFrame] = {}
