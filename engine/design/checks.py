@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
+from typing import Any
 
-from pyspark.sql import Column, DataFrame, Row
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -397,11 +398,13 @@ def _distributions(paired: dict[str, _Paired], k: int) -> list[DistributionChang
         )
         .collect()
     )
-    stats = {row["label"]: row for row in rows}
+    stats = {row["label"]: row.asDict() for row in rows}
+    # A table with no sampled rows produces no group at all.
+    empty = {"count": 0, "distinct": 0, "mean": None, "stddev": None, "min": None, "max": None}
     results = []
     for name, measure in found:
-        before = stats[f"{name}.{measure.column}:before"]
-        after = stats[f"{name}.{measure.column}:after"]
+        before = stats.get(f"{name}.{measure.column}:before", empty)
+        after = stats.get(f"{name}.{measure.column}:after", empty)
         results.append(
             DistributionChange(
                 table=name,
@@ -423,7 +426,7 @@ def _distributions(paired: dict[str, _Paired], k: int) -> list[DistributionChang
     return results
 
 
-def _statistic(row: Row, name: str, k: int) -> float | None:
+def _statistic(row: dict[str, Any], name: str, k: int) -> float | None:
     value = row[name]
     if value is None or row["count"] < k:
         return None
