@@ -111,10 +111,11 @@ def source_state() -> dict[str, Any]:
             result = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, check=True)
         except (OSError, subprocess.CalledProcessError):
             return ""
-        return result.stdout.strip()
+        return result.stdout
 
+    # Porcelain lines are two status letters, a space and the path.
     changed = [line[3:] for line in git("status", "--porcelain", "--", "engine").splitlines()]
-    return {"commit": git("rev-parse", "HEAD"), "engine_files_changed": changed}
+    return {"commit": git("rev-parse", "HEAD").strip(), "engine_files_changed": changed}
 
 
 def _meminfo_kib(name: str) -> int:
@@ -138,14 +139,39 @@ def _cpu_model() -> str:
 
 def _rss_kib(pid: int | str) -> int:
     """Return the resident set size of a process in KiB, or 0 if it is gone."""
+    return _proc_field(f"/proc/{pid}/status", "VmRSS:")
+
+
+def _pss_kib(pid: int | str) -> int:
+    """Return the proportional set size in KiB: shared pages count once across the sharers.
+
+    Python workers are forked from one daemon and share most of their pages, so adding up their
+    resident sizes would count those pages once per worker.
+    """
+    return _proc_field(f"/proc/{pid}/smaps_rollup", "Pss:")
+
+
+def _proc_field(path: str, name: str) -> int:
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        with open(path, encoding="ascii") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
+                if line.startswith(name):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _cpu_seconds(pid: int | str, with_children: bool) -> float:
+    """Return the user plus system CPU seconds of a process (and of its reaped children)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # Fields 14-17 of proc(5): utime, stime, cutime, cstime; index 0 here is field 3.
+    ticks = sum(int(value) for value in fields[11:15 if with_children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -170,12 +196,15 @@ def _descendants(pid: int) -> list[int]:
 
 
 class MemoryProbe:
-    """Peak memory of the driver during one variant.
+    """Peak memory and CPU time of the driver during one variant.
 
     A background thread samples, every MEMORY_SAMPLE_SECONDS, the JVM heap in use, the resident
-    size of the JVM, of this Python process and of the JVM's Python workers. The JVM heap pools
+    size of the JVM and of this Python process, and the proportional size of the JVM's Python
+    workers (idle workers of an earlier variant may still be alive). The JVM heap pools
     also keep their own exact peak, reset before each variant after a full GC. In local mode
-    the executors run inside the driver JVM, so its heap includes task memory.
+    the executors run inside the driver JVM, so its heap includes task memory. CPU seconds are
+    those of the JVM, its Python workers and this process, read from /proc: unlike wall time,
+    they change little when other programs share the cores.
     """
 
     def __init__(self, spark: SparkSession) -> None:
@@ -199,10 +228,19 @@ class MemoryProbe:
         for pool in self._heap_pools:
             pool.resetPeakUsage()
         self._gc_ms_before = self._gc_milliseconds()
-        self._peaks = {"heap_used": 0, "jvm_rss_kib": 0, "python_rss_kib": 0, "workers_rss_kib": 0}
+        self._cpu_before = self._process_cpu_seconds()
+        self._peaks = {"heap_used": 0, "jvm_rss_kib": 0, "python_rss_kib": 0, "workers_pss_kib": 0}
         self._stop.clear()
         self._thread = threading.Thread(target=self._sample_until_stopped, name="memory-probe", daemon=True)
         self._thread.start()
+
+    def _process_cpu_seconds(self) -> float:
+        # A process that ends moves its time, children included, to its parent's children time
+        # once the parent reaps it: PySpark's daemon reaps its workers and the JVM reaps the
+        # daemon. Counting the children time of the JVM and of every live descendant therefore
+        # keeps the time of workers that ended during the variant.
+        workers = sum(_cpu_seconds(pid, with_children=True) for pid in _descendants(self.jvm_pid))
+        return _cpu_seconds(self.jvm_pid, with_children=True) + workers + _cpu_seconds("self", False)
 
     def _sample_until_stopped(self) -> None:
         while not self._stop.is_set():
@@ -214,7 +252,7 @@ class MemoryProbe:
             "heap_used": int(self._memory.getHeapMemoryUsage().getUsed()),
             "jvm_rss_kib": _rss_kib(self.jvm_pid),
             "python_rss_kib": _rss_kib("self"),
-            "workers_rss_kib": sum(_rss_kib(pid) for pid in _descendants(self.jvm_pid)),
+            "workers_pss_kib": sum(_pss_kib(pid) for pid in _descendants(self.jvm_pid)),
         }
         for name, value in readings.items():
             self._peaks[name] = max(self._peaks[name], value)
@@ -225,6 +263,7 @@ class MemoryProbe:
         if self._thread is not None:
             self._thread.join()
         self._sample()
+        cpu_seconds = self._process_cpu_seconds() - self._cpu_before
         pool_peak = sum(int(pool.getPeakUsage().getUsed()) for pool in self._heap_pools)
         gc_ms = self._gc_milliseconds() - self._gc_ms_before
         self._system.gc()
@@ -235,8 +274,9 @@ class MemoryProbe:
             "jvm_heap_after_gc_mib": round(live_after / MIB, 1),
             "jvm_rss_peak_mib": round(self._peaks["jvm_rss_kib"] / 1024, 1),
             "python_rss_peak_mib": round(self._peaks["python_rss_kib"] / 1024, 1),
-            "python_workers_rss_peak_mib": round(self._peaks["workers_rss_kib"] / 1024, 1),
+            "python_workers_pss_peak_mib": round(self._peaks["workers_pss_kib"] / 1024, 1),
             "jvm_gc_seconds": round(gc_ms / 1000, 2),
+            "cpu_seconds": round(cpu_seconds, 1),
         }
 
 
@@ -314,23 +354,21 @@ class Workload:
         return engine_run.apply_overrides(self.config, overrides)
 
 
-def run_copy(work: Workload, target_root: str) -> dict[str, Any]:
+def run_copy(work: Workload, target_root: str, details: dict[str, Any]) -> None:
     for name, path in work.sources.items():
         frame = work.spark.read.format("delta").load(path)
         frame.write.format("delta").mode("overwrite").save(table_path(target_root, name))
-    return {}
 
 
-def run_engine(work: Workload, target_root: str) -> dict[str, Any]:
+def run_engine(work: Workload, target_root: str, details: dict[str, Any]) -> None:
     config = work.reference_config(target_root)
     with engine_phases(work.spark) as phases:
+        # The same dict object, so a cancelled run still reports the phases it finished.
+        details["phase_seconds"] = phases.seconds
         report = engine_run.execute(work.spark, config, work.key)
-    return {
-        "check_seconds": report.check_seconds,
-        "engine_seconds": report.seconds,
-        "table_seconds": {table.table: table.seconds for table in report.tables},
-        "phase_seconds": phases.seconds,
-    }
+    details["check_seconds"] = report.check_seconds
+    details["engine_seconds"] = report.seconds
+    details["table_seconds"] = {table.table: table.seconds for table in report.tables}
 
 
 def pseudonymize_columns(config: Config, table: str) -> dict[str, Domain]:
@@ -400,7 +438,7 @@ def _base32hex(number: int) -> str:
             return "".join(reversed(digits))
 
 
-def run_pandas_udf(work: Workload, target_root: str) -> dict[str, Any]:
+def run_pandas_udf(work: Workload, target_root: str, details: dict[str, Any]) -> None:
     for name, path in work.sources.items():
         frame = work.spark.read.format("delta").load(path)
         rules = pseudonymize_columns(work.config, name)
@@ -414,7 +452,6 @@ def run_pandas_udf(work: Workload, target_root: str) -> dict[str, Any]:
             udf = _pandas_pseudonymizer(subkey, domain, source_field.dataType)
             columns.append(udf(F.col(source_field.name)).alias(source_field.name))
         frame.select(*columns).write.format("delta").mode("overwrite").save(table_path(target_root, name))
-    return {}
 
 
 def pseudonymize_only(config: Config) -> Config:
@@ -429,16 +466,16 @@ def pseudonymize_only(config: Config) -> Config:
     return replace(config, tables=tables)
 
 
-def run_engine_pseudonymize(work: Workload, target_root: str) -> dict[str, Any]:
+def run_engine_pseudonymize(work: Workload, target_root: str, details: dict[str, Any]) -> None:
     config = pseudonymize_only(work.reference_config(target_root))
     for name, path in work.sources.items():
         frame = work.spark.read.format("delta").load(path)
         plan = compile_table(config.tables[name], frame.schema, config, work.key)
         plan.apply(frame).write.format("delta").mode("overwrite").save(table_path(target_root, name))
-    return {}
 
 
-RUNNERS: dict[str, Callable[[Workload, str], dict[str, Any]]] = {
+# Each runner writes every table under the target folder and may add figures to ``details``.
+RUNNERS: dict[str, Callable[[Workload, str, dict[str, Any]], None]] = {
     "copy": run_copy,
     "engine": run_engine,
     "pandas_udf": run_pandas_udf,
@@ -515,7 +552,7 @@ def measure(work: Workload, variant: str, target_root: str, probe: MemoryProbe, 
     status = "ok"
     details: dict[str, Any] = {}
     try:
-        details = RUNNERS[variant](work, target_root)
+        RUNNERS[variant](work, target_root, details)
     except Exception as exc:  # noqa: BLE001 - a cancelled or failed variant is reported, not fatal
         status = f"timed out after {timeout:.0f} s" if timed_out.is_set() else f"failed: {type(exc).__name__}"
         print(f"  {variant}: {status}: {str(exc).splitlines()[0][:200]}", file=sys.stderr)
@@ -628,14 +665,14 @@ def job_breakdown(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def print_table(rows: int, measurements: dict[str, Measurement]) -> None:
     total = next(iter(measurements.values())).rows
     print(f"\n{rows:,} transactions ({total:,} rows in 3 tables)")
-    header = (f"{'variant':<32}{'seconds':>9}{'rows/s':>11}{'µs/row':>8}{'heap MiB':>10}"
+    header = (f"{'variant':<32}{'seconds':>9}{'rows/s':>11}{'µs/row':>8}{'CPU s':>8}{'heap MiB':>10}"
               f"{'JVM RSS':>9}{'py RSS':>8}{'load 1m':>9}  status")
     print(header)
     print("-" * len(header))
     for variant, result in measurements.items():
         memory = result.memory
         print(f"{VARIANT_LABELS[variant]:<32}{result.seconds:>9.1f}{result.rows_per_second:>11,.0f}"
-              f"{result.microseconds_per_row:>8.2f}{memory['jvm_heap_peak_mib']:>10.0f}"
+              f"{result.microseconds_per_row:>8.2f}{memory['cpu_seconds']:>8.1f}{memory['jvm_heap_peak_mib']:>10.0f}"
               f"{memory['jvm_rss_peak_mib']:>9.0f}{memory['python_rss_peak_mib']:>8.0f}"
               f"{result.load_before[0]:>9.2f}  {result.status}")
     engine = measurements.get("engine")
@@ -656,6 +693,20 @@ def ratios(measurements: dict[str, Measurement]) -> dict[str, float]:
     for text, (top, bottom) in pairs.items():
         if top in measurements and bottom in measurements and measurements[bottom].seconds:
             found[text] = round(measurements[top].seconds / measurements[bottom].seconds, 3)
+            cpu_bottom = measurements[bottom].memory["cpu_seconds"]
+            if cpu_bottom:
+                found[f"{text}, CPU seconds"] = round(measurements[top].memory["cpu_seconds"] / cpu_bottom, 3)
+    return found
+
+
+def task_cpu_ratios(variants: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Return b/a and d/a on Spark task CPU time, which leaves out Python workers and so (c)."""
+    found = {}
+    for text, top in (("b/a (engine / plain copy)", "engine"), ("d/a (engine pseudonymize only / plain copy)",
+                                                                "engine_pseudonymize")):
+        if top in variants and "copy" in variants and variants["copy"]["task_cpu_seconds"]:
+            ratio = variants[top]["task_cpu_seconds"] / variants["copy"]["task_cpu_seconds"]
+            found[f"{text}, task CPU seconds"] = round(ratio, 3)
     return found
 
 
@@ -663,11 +714,17 @@ def print_scaling(results: list[dict[str, Any]]) -> None:
     if len(results) < 2:
         return
     variants = [variant for variant in VARIANTS if all(variant in result["variants"] for result in results)]
-    print("\nµs per row (all 3 tables), by transaction count")
+    print("\nµs per row (all 3 tables), by transaction count: wall time, then CPU time")
     print(f"{'variant':<32}" + "".join(f"{result['rows']:>14,}" for result in results))
     for variant in variants:
         cells = "".join(f"{result['variants'][variant]['microseconds_per_row']:>14.2f}" for result in results)
         print(f"{VARIANT_LABELS[variant]:<32}{cells}")
+    for variant in variants:
+        cells = "".join(
+            f"{result['variants'][variant]['memory']['cpu_seconds'] * 1e6 / result['rows_all_tables']:>14.2f}"
+            for result in results
+        )
+        print(f"{VARIANT_LABELS[variant] + ', CPU':<32}{cells}")
     print("\ndriver JVM heap peak / JVM RSS peak / Python RSS peak (MiB)")
     for variant in variants:
         cells = "".join(
@@ -697,6 +754,10 @@ def dataset(spark: SparkSession, data_root: str, rows: int) -> dict[str, str]:
 
 def bench_rows(work: Workload, variants: list[str], work_root: str, probe: MemoryProbe, timeout: float,
                compare: bool, group_prefix: str = "") -> dict[str, Measurement]:
+    # Listing the files computes each source's Delta snapshot, which Delta then caches, so the
+    # first variant does not pay for it alone.
+    for path in work.sources.values():
+        work.spark.read.format("delta").load(path).inputFiles()
     measurements = {}
     for variant in variants:
         target = os.path.join(work_root, f"out-{work.rows}", variant)
@@ -774,6 +835,9 @@ def main(argv: list[str] | None = None) -> int:
         "spark.ui.enabled": "false",
         "spark.eventLog.enabled": "true",
         "spark.eventLog.dir": "file://" + os.path.abspath(event_log),
+        # One plain JSON-lines file, which read_event_log parses (Spark 4 rolls and compresses).
+        "spark.eventLog.rolling.enabled": "false",
+        "spark.eventLog.compress": "false",
     })
     spark.sparkContext.setLogLevel("ERROR")
     app_id = spark.sparkContext.applicationId
@@ -813,7 +877,14 @@ def main(argv: list[str] | None = None) -> int:
     for result in document["results"]:
         for variant, entry in result["variants"].items():
             entry["jobs"] = job_breakdown(jobs.get(f"{result['rows']}:{variant}", []))
+            # CPU time of the Spark tasks only (JVM threads; Python workers are not included).
+            entry["task_cpu_seconds"] = round(sum(job["task_cpu_seconds"] for job in entry["jobs"]), 1)
+        result["ratios"].update(task_cpu_ratios(result["variants"]))
     print_scaling(document["results"])
+    for result in document["results"]:
+        for text, value in result["ratios"].items():
+            if text.endswith("task CPU seconds"):
+                print(f"{result['rows']:,} transactions: {text}: {value:.2f}")
     engine_profiles = [(result["rows"], result["variants"]["engine"]) for result in document["results"]
                        if "engine" in result["variants"]]
     for rows, entry in engine_profiles:
