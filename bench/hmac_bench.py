@@ -4,10 +4,10 @@ Usage::
 
     python bench/hmac_bench.py --rows 10000000 [--out results.json] [--variants copy,hmac,...]
 
-The script writes one Delta table of N rows with three string columns (built from
-``spark.range`` with Spark built-ins, 11 to 24 characters per value), then times each variant
-reading that table and writing a new Delta table (or, for the ``*_noop`` variants, running the
-same query into Spark's ``noop`` sink, which writes nothing):
+The script writes one Delta table of N rows with three string columns, built from
+``spark.range`` with Spark built-ins (11 to 24 characters per value). Each variant then reads
+that table and writes a new Delta table. The ``*_noop`` variants run the same query into
+Spark's ``noop`` sink instead, which writes nothing:
 
 ``copy``, ``copy_noop``
     the three columns unchanged.
@@ -64,7 +64,7 @@ DEFAULT_VARIANTS = ("copy", "copy_noop", "hmac", "hmac_noop", "rule_plain", "rul
 VARIANTS = DEFAULT_VARIANTS + ("hmac_java",)
 WARM_UP_ROWS = 20_000
 ROWS_PER_FILE = 1_000_000
-# The fixed 32-byte key of the ``hmac`` and ``pandas_udf`` variants; it protects nothing.
+# The fixed 32-byte key of the ``hmac``, ``pandas_udf`` and ``hmac_java`` variants. It protects nothing.
 HMAC_KEY = hashlib.sha256(b"anon-engine hmac benchmark key").digest()
 
 RULES = """

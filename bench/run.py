@@ -5,9 +5,9 @@ Usage::
     python bench/run.py --rows 1000000 [--out results.json] [--data DIR] [--keep-data]
     python bench/run.py --scale 1000000,3000000,10000000 [--out results.json]
 
-For each row count N (the transaction count; bench/datagen.py adds N // 8 accounts and N // 20
-customers), the script generates the three Delta tables, or reuses them under ``--data``, then
-times these variants one after the other in the same Spark session:
+N is the transaction count, and bench/datagen.py adds N // 8 accounts and N // 20 customers.
+For each N the script generates the three Delta tables, or reuses them under ``--data``. It
+then times these variants one after the other in the same Spark session:
 
 ``copy``
     (a) every table read with ``spark.read.format("delta")`` and written to a new Delta folder.
@@ -76,7 +76,7 @@ VARIANT_LABELS = {
 }
 WARM_UP_ROWS = 2_000
 MEMORY_SAMPLE_SECONDS = 0.25
-# A fixed key so that runs are comparable; it protects nothing and must not be used elsewhere.
+# A fixed key, so that runs are comparable. It protects nothing and must not be used elsewhere.
 BENCH_KEY_MATERIAL = hashlib.sha256(b"anon-engine benchmark key, not a secret").digest()
 MIB = 1024 * 1024
 
@@ -169,7 +169,7 @@ def _cpu_seconds(pid: int | str, with_children: bool) -> float:
             fields = handle.read().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    # Fields 14-17 of proc(5): utime, stime, cutime, cstime; index 0 here is field 3.
+    # Fields 14 to 17 of proc(5) are utime, stime, cutime and cstime. Index 0 here is field 3.
     ticks = sum(int(value) for value in fields[11:15 if with_children else 13])
     return ticks / os.sysconf("SC_CLK_TCK")
 
@@ -200,7 +200,7 @@ class MemoryProbe:
 
     A background thread samples, every MEMORY_SAMPLE_SECONDS, the JVM heap in use, the resident
     size of the JVM and of this Python process, and the proportional size of the JVM's Python
-    workers (idle workers of an earlier variant may still be alive). The JVM heap pools
+    workers. Idle workers of an earlier variant may still be alive and are counted. The JVM heap pools
     also keep their own exact peak, reset before each variant after a full GC. In local mode
     the executors run inside the driver JVM, so its heap includes task memory. CPU seconds are
     those of the JVM, its Python workers and this process, read from /proc: unlike wall time,
@@ -212,7 +212,8 @@ class MemoryProbe:
         factory = jvm.java.lang.management.ManagementFactory
         self._system = jvm.java.lang.System
         self._memory = factory.getMemoryMXBean()
-        self._heap_pools = [pool for pool in factory.getMemoryPoolMXBeans() if pool.getType().name() == "HEAP"]
+        pools = factory.getMemoryPoolMXBeans()
+        self._heap_pools = [pool for pool in pools if pool.getType().name() == "HEAP"]
         self._collectors = list(factory.getGarbageCollectorMXBeans())
         self.jvm_pid = int(factory.getRuntimeMXBean().getPid())
         self._stop = threading.Event()
@@ -309,8 +310,8 @@ class PhaseTimer:
 def engine_phases(spark: SparkSession) -> Iterator[PhaseTimer]:
     """Time and label the phases of ``engine.run.execute`` while the block runs.
 
-    The wrapped functions run unchanged; the wrappers only name the Spark jobs each one starts
-    (so the event log tells them apart) and add up their wall time.
+    The wrapped functions run unchanged. The wrappers only set the description of the Spark
+    jobs each one starts, which the event log records, and add up their wall time.
     """
     timer = PhaseTimer(spark)
     wrapped = {
@@ -422,7 +423,9 @@ def _pandas_pseudonymizer(subkey: bytes, domain: Domain, dtype: T.DataType) -> C
         ]
         return pd.Series(results, dtype="Int64" if integer_output else "object")
 
-    return_type = dtype if integer_output and integer_input else T.LongType() if integer_output else T.StringType()
+    return_type: T.DataType = T.StringType()
+    if integer_output:
+        return_type = dtype if integer_input else T.LongType()
     return F.pandas_udf(pseudonymize, return_type)
 
 
@@ -821,15 +824,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(argv)
-    # Python workers (pandas UDFs) must run this interpreter, the one with pandas and pyarrow.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    work_root = args.work or tempfile.mkdtemp(prefix="anon-bench-")
-    os.makedirs(work_root, exist_ok=True)
-    data_root = args.data or os.path.join(work_root, "data")
-    event_log = os.path.join(work_root, "event-log")
-    os.makedirs(event_log, exist_ok=True)
+def start_session(args: argparse.Namespace, event_log: str) -> SparkSession:
     spark = get_session("anon-engine benchmark", master=args.master, extra={
         "spark.driver.memory": args.driver_memory,
         "spark.ui.enabled": "false",
@@ -840,6 +835,60 @@ def main(argv: list[str] | None = None) -> int:
         "spark.eventLog.compress": "false",
     })
     spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def add_event_log_figures(document: dict[str, Any], event_log: str, app_id: str) -> None:
+    """Add each variant's Spark jobs and task CPU time, read from the event log, to ``document``."""
+    jobs = read_event_log(event_log, app_id)
+    for result in document["results"]:
+        for variant, entry in result["variants"].items():
+            entry["jobs"] = job_breakdown(jobs.get(f"{result['rows']}:{variant}", []))
+            # CPU time of the Spark tasks only: JVM threads, without the Python workers.
+            entry["task_cpu_seconds"] = round(sum(job["task_cpu_seconds"] for job in entry["jobs"]), 1)
+        result["ratios"].update(task_cpu_ratios(result["variants"]))
+
+
+def print_engine_profiles(document: dict[str, Any]) -> None:
+    for result in document["results"]:
+        for text, value in result["ratios"].items():
+            if text.endswith("task CPU seconds"):
+                print(f"{result['rows']:,} transactions: {text}: {value:.2f}")
+    for result in document["results"]:
+        entry = result["variants"].get("engine")
+        if entry is None:
+            continue
+        print(f"\nengine at {result['rows']:,} transactions: Spark jobs by phase "
+              "(wall s / task CPU s / shuffle MiB)")
+        for job in entry["jobs"]:
+            print(f"  {job['what'][:60]:<60}{job['seconds']:>8.1f}{job['task_cpu_seconds']:>8.1f}"
+                  f"{job['shuffle_write_mib']:>9.1f}")
+
+
+def remove_work_folder(args: argparse.Namespace, work_root: str, data_root: str) -> None:
+    """Remove the temporary work folder, except the generated tables when --keep-data asks for them."""
+    if args.keep_data and not args.data:
+        print(f"generated tables kept in {data_root}")
+    if args.work:
+        return
+    keep = args.keep_data and not args.data
+    for entry in os.listdir(work_root):
+        if not (keep and entry == "data"):
+            shutil.rmtree(os.path.join(work_root, entry), ignore_errors=True)
+    if not keep:
+        shutil.rmtree(work_root, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    # Python workers (pandas UDFs) must run this interpreter, the one with pandas and pyarrow.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    work_root = args.work or tempfile.mkdtemp(prefix="anon-bench-")
+    data_root = args.data or os.path.join(work_root, "data")
+    event_log = os.path.join(work_root, "event-log")
+    os.makedirs(event_log, exist_ok=True)
+
+    spark = start_session(args, event_log)
     app_id = spark.sparkContext.applicationId
     config = load_config(str(REFERENCE_CONFIG))
     key = MasterKey(BENCH_KEY_MATERIAL, fingerprint(BENCH_KEY_MATERIAL))
@@ -853,6 +902,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": [],
     }
     print(json.dumps(document["machine"], indent=None))
+
     try:
         warm_up(spark, config, key, args.variant_list, work_root, probe)
         for rows in args.sizes:
@@ -873,37 +923,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         document["python_max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         spark.stop()
-    jobs = read_event_log(event_log, app_id)
-    for result in document["results"]:
-        for variant, entry in result["variants"].items():
-            entry["jobs"] = job_breakdown(jobs.get(f"{result['rows']}:{variant}", []))
-            # CPU time of the Spark tasks only (JVM threads; Python workers are not included).
-            entry["task_cpu_seconds"] = round(sum(job["task_cpu_seconds"] for job in entry["jobs"]), 1)
-        result["ratios"].update(task_cpu_ratios(result["variants"]))
+
+    add_event_log_figures(document, event_log, app_id)
     print_scaling(document["results"])
-    for result in document["results"]:
-        for text, value in result["ratios"].items():
-            if text.endswith("task CPU seconds"):
-                print(f"{result['rows']:,} transactions: {text}: {value:.2f}")
-    engine_profiles = [(result["rows"], result["variants"]["engine"]) for result in document["results"]
-                       if "engine" in result["variants"]]
-    for rows, entry in engine_profiles:
-        print(f"\nengine at {rows:,} transactions: Spark jobs by phase (wall s / task CPU s / shuffle MiB)")
-        for job in entry["jobs"]:
-            print(f"  {job['what'][:60]:<60}{job['seconds']:>8.1f}{job['task_cpu_seconds']:>8.1f}"
-                  f"{job['shuffle_write_mib']:>9.1f}")
+    print_engine_profiles(document)
     _write_json(args.out, document)
     if args.out:
         print(f"\nresults written to {args.out}")
-    if args.keep_data and not args.data:
-        print(f"generated tables kept in {data_root}")
-    if not args.work:
-        keep = args.keep_data and not args.data
-        for entry in os.listdir(work_root):
-            if not (keep and entry == "data"):
-                shutil.rmtree(os.path.join(work_root, entry), ignore_errors=True)
-        if not keep:
-            shutil.rmtree(work_root, ignore_errors=True)
+    remove_work_folder(args, work_root, data_root)
     return 0
 
 
