@@ -324,6 +324,10 @@ def execute(spark: SparkSession, config: Config, key: MasterKey) -> RunReport:
         if not existed[current]:
             remove_leftovers(spark, config.tables[current].target)
         for name in reversed(written):
+            if previous[name] is None and existed[name]:
+                # The folder was there before the run but held no Delta table: never delete it.
+                log.warning("table %s was written into an existing non-Delta folder; not removed", name)
+                continue
             log.warning("rolling back table %s", name)
             roll_back(spark, config.tables[name].target, previous[name])
         raise

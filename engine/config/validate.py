@@ -8,6 +8,7 @@ column, every rule fits its column's type).
 from __future__ import annotations
 
 import difflib
+import re
 import posixpath
 from typing import Any
 
@@ -139,6 +140,11 @@ class _Builder:
         mapping = self.mapping(value, path, ("env", "file"))
         env = self.text(mapping, "env", path)
         file = self.text(mapping, "file", path)
+        if env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+            # A value that is no variable name may be the key itself, so it is not echoed.
+            self.report(path + ("env",), "KEY_INLINE", "'key.env' must be the name of an environment variable",
+                        "write the variable's name (e.g. ANON_KEY), never the key itself")
+            return None
         if bool(env) == bool(file):
             self.report(path, "KEY_SOURCE", "'key' needs exactly one of 'env' or 'file'",
                         "e.g. key: {env: ANON_KEY}")
