@@ -5,7 +5,7 @@ Usage::
     python bench/hmac_bench.py --rows 10000000 [--out results.json] [--variants copy,hmac,...]
 
 The script writes one Delta table of N rows with three string columns, built from
-``spark.range`` with Spark built-ins (11 to 24 characters per value). Each variant then reads
+``spark.range`` with Spark built-ins (12 to 23 characters per value). Each variant then reads
 that table and writes a new Delta table. The ``*_noop`` variants run the same query into
 Spark's ``noop`` sink instead, which writes nothing:
 
