@@ -78,7 +78,7 @@ class Overrides:
 
 
 def apply_overrides(config: Config, overrides: Overrides) -> Config:
-    """Return ``config`` with its tables' paths re-rooted and filtered as ``overrides`` says."""
+    """Return ``config`` with its tables' paths re-rooted and filtered as ``overrides`` specifies."""
     tables = {}
     for name, table in config.tables.items():
         if overrides.only_tables and name not in overrides.only_tables:

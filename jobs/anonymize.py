@@ -31,7 +31,7 @@ def setup_logging() -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="anonymize",
-        description="Anonymize source tables into Delta Lake as a rule file says.",
+        description="Anonymize source tables into Delta Lake following the rules of a YAML rule file.",
         epilog="Exit codes: 0 done, 2 usage, 3 invalid config, 4 key unusable, 5 input rejected, 1 other.",
     )
     parser.add_argument("--config", required=True, help="path of the YAML rule file")

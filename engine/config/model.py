@@ -28,7 +28,7 @@ class Where:
 
 @dataclass(frozen=True)
 class KeySource:
-    """Where the master key is read from. The config never holds the key itself."""
+    """Location of the master key: an environment variable or a file, never the key itself."""
 
     env: str | None
     file: str | None

@@ -37,7 +37,7 @@ class Finding:
 
 @dataclass
 class BuildContext:
-    """What a technique may use to build its Column: never files, never the master key."""
+    """Inputs a technique builds its Column from: the schema, domains and key columns, never files or the master key."""
 
     table: TableConfig
     schema: T.StructType
