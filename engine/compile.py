@@ -20,6 +20,7 @@ from engine.keys import MasterKey
 from engine.pseudonym import padded_keys
 from engine.techniques import TECHNIQUES, BuildContext
 from engine.techniques.keyed import Pseudonymize
+from engine.techniques.simple import Sql
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,15 @@ class RowCheck:
 
 
 @dataclass(frozen=True)
+class SqlColumn:
+    """An sql rule's result, computed under a working name before any key column exists."""
+
+    hidden: str
+    column: str
+    expression: Column
+
+
+@dataclass(frozen=True)
 class KeyPair:
     """The canonical input and the pseudonym of one column in a key domain."""
 
@@ -41,7 +51,10 @@ class KeyPair:
     output: Column
 
 
-KEY_COLUMN_PREFIX = "__anon_key_"
+# Columns the engine adds to a frame while it works; a source column may not start with this.
+RESERVED_PREFIX = "__anon_"
+KEY_COLUMN_PREFIX = f"{RESERVED_PREFIX}key_"
+SQL_COLUMN_PREFIX = f"{RESERVED_PREFIX}sql_"
 
 
 class KeyRing:
@@ -86,13 +99,21 @@ class TablePlan:
     columns: list[tuple[str, Column]] = field(default_factory=list)
     checks: list[RowCheck] = field(default_factory=list)
     key_pairs: list[KeyPair] = field(default_factory=list)
+    # The results of sql rules, computed before the key columns exist (see with_keys).
+    sql_columns: list[SqlColumn] = field(default_factory=list)
 
     @property
     def output_names(self) -> list[str]:
         return [name for name, _ in self.columns]
 
     def with_keys(self, source: DataFrame) -> DataFrame:
-        """Return ``source`` with the key columns the compiled expressions refer to."""
+        """Return ``source`` with the columns the compiled expressions refer to.
+
+        sql rules are evaluated first, in a projection of the source alone: an expression such
+        as hex(__anon_key_0_i) or to_json(struct(*)) then finds no key column to read.
+        """
+        if self.sql_columns:
+            source = source.select("*", *[sql.expression.alias(sql.hidden) for sql in self.sql_columns])
         return self.keys.attach(source)
 
     def apply(self, source: DataFrame) -> DataFrame:
@@ -126,6 +147,15 @@ def check_table_schema(table: TableConfig, schema: T.StructType, config: Config)
                 where_path=f"{table.where.path}.columns.{name}",
             )
         )
+    for name in source_names:
+        if name.lower().startswith(RESERVED_PREFIX):
+            problems.append(
+                _problem(table, None, "COLUMN_RESERVED",
+                         f"table '{table.name}': column '{name}' starts with '{RESERVED_PREFIX}', "
+                         "which the engine keeps for its own working columns",
+                         "rename the column in the source (e.g. with a view or a select)",
+                         where_path=f"{table.where.path}.columns.{name}")
+            )
     seen: dict[str, str] = {}
     for column, rule in table.rules.items():
         key = column.lower()
@@ -194,6 +224,10 @@ def compile_table(table: TableConfig, schema: T.StructType, config: Config, key:
             plan.checks.append(RowCheck(source_field.name, rule.technique, invalid))
         if expression is None:
             continue
+        if isinstance(technique, Sql):
+            hidden = f"{SQL_COLUMN_PREFIX}{len(plan.sql_columns)}"
+            plan.sql_columns.append(SqlColumn(hidden, source_field.name, expression))
+            expression = F.col(hidden)
         plan.columns.append((source_field.name, expression))
         if isinstance(technique, Pseudonymize):
             domain = config.domains[str(rule.params["domain"])]

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from functools import reduce
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -139,24 +139,33 @@ def _analyze(source: Source, plan: TablePlan) -> list[Problem]:
     Delta would silently leave out of the table.
     """
     problems = []
+    # sql rules first, each on the bare source: one bad expression must not hide the others.
+    for sql in plan.sql_columns:
+        problems.extend(_analyze_column(source.data, plan, sql.column, sql.expression))
+    if problems:
+        return problems
     frame = plan.with_keys(source.data)
     for name, expression in plan.columns:
-        rule = plan.table.rule_for(name)
-        assert rule is not None
-        try:
-            dtype = frame.select(expression.alias(name)).schema[0].dataType
-        except AnalysisException as exc:
-            reason = str(exc).splitlines()[0][:300]
-            problems.append(_rule_problem(plan, rule, "EXPRESSION_INVALID",
-                                          f"the rule does not resolve against the source: {reason}",
-                                          "fix the expression; columns are named as in the source"))
-            continue
-        if isinstance(dtype, T.NullType):
-            problems.append(_rule_problem(plan, rule, "EXPRESSION_UNTYPED",
-                                          "the rule's result has no type (NULL without a cast), and "
-                                          "Delta would drop the column",
-                                          "cast it, e.g. CAST(NULL AS STRING), or use the null technique"))
+        problems.extend(_analyze_column(frame, plan, name, expression))
     return problems
+
+
+def _analyze_column(frame: DataFrame, plan: TablePlan, name: str, expression: Column) -> list[Problem]:
+    rule = plan.table.rule_for(name)
+    assert rule is not None
+    try:
+        dtype = frame.select(expression.alias(name)).schema[0].dataType
+    except AnalysisException as exc:
+        reason = str(exc).splitlines()[0][:300]
+        return [_rule_problem(plan, rule, "EXPRESSION_INVALID",
+                              f"the rule does not resolve against the source: {reason}",
+                              "fix the expression; columns are named as in the source")]
+    if isinstance(dtype, T.NullType):
+        return [_rule_problem(plan, rule, "EXPRESSION_UNTYPED",
+                              "the rule's result has no type (NULL without a cast), and "
+                              "Delta would drop the column",
+                              "cast it, e.g. CAST(NULL AS STRING), or use the null technique")]
+    return []
 
 
 def _rule_problem(plan: TablePlan, rule: Rule, code: str, message: str, fix: str) -> Problem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import shutil
@@ -186,6 +187,11 @@ def test_spark_submit_script_returns_the_job_exit_code(tmp_path):
     [
         ("upper(no_such_column)", "EXPRESSION_INVALID"),  # typo in a column name
         ("NULL", "EXPRESSION_UNTYPED"),  # Delta would drop a column of type void
+        # Key columns do not exist where sql rules are evaluated.
+        ("hex(__anon_key_0_i)", "EXPRESSION_INVALID"),
+        # In local mode the executor is the driver process, whose environment holds the key.
+        ("reflect('java.lang.System', 'getenv', 'ANON_KEY')", "SQL_FORBIDDEN"),
+        ("upper(system.builtin.java_method('java.lang.System', 'getenv', 'ANON_KEY'))", "SQL_FORBIDDEN"),
     ],
 )
 def test_bad_sql_rule_is_a_config_error(tmp_path, with_key, spark, caplog, expression, code):
@@ -195,4 +201,22 @@ def test_bad_sql_rule_is_a_config_error(tmp_path, with_key, spark, caplog, expre
         assert main(["--config", str(config)]) == 3
     assert code in caplog.text
     assert "rules.yaml:14: tables.people.columns.city" in caplog.text
+    assert not target.exists()
+
+
+def test_sql_rule_sees_only_source_columns(tmp_path, with_key, spark):
+    every_field = SMALL_CONFIG.replace("city: keep", 'city: {sql: {expr: "to_json(struct(*))"}}')
+    config, target = _setup(tmp_path, config=every_field)
+    assert main(["--config", str(config)]) == 0
+    rows = spark.read.format("delta").load(str(target / "people")).collect()
+    fields = {name for row in rows for name in json.loads(row["city"])}
+    assert fields == {"id", "name", "city"}
+
+
+def test_source_column_with_the_engine_prefix_is_refused(tmp_path, with_key, caplog):
+    rows = "id,name,__anon_key_0_i\n1,Ada,x\n"
+    config, target = _setup(tmp_path, rows=rows, config=SMALL_CONFIG.replace("city: keep", "__anon_key_0_i: keep"))
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 3
+    assert "COLUMN_RESERVED" in caplog.text
     assert not target.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -75,6 +76,13 @@ class Constant(Technique):
         return F.when(value.isNotNull(), replacement)
 
 
+# Functions that reach outside the row: Java methods by reflection (System.getenv would read
+# the key in local mode) and Databricks secrets. A match anywhere in the text rejects the rule.
+_OUTSIDE_CALL = re.compile(
+    r"(?<![\w$])`?(reflect|try_reflect|java_method|secret|try_secret)`?\s*\(", re.IGNORECASE
+)
+
+
 class Sql(Technique):
     name = "sql"
     summary = "any Spark SQL expression over the source columns (the escape hatch)"
@@ -86,6 +94,17 @@ class Sql(Technique):
         return []
 
     def check_field(self, rule: Rule, field: T.StructField, ctx: BuildContext) -> list[Finding]:
+        called = _OUTSIDE_CALL.search(str(rule.params["expr"]))
+        if called:
+            return [
+                Finding(
+                    "SQL_FORBIDDEN",
+                    f"the sql expression calls {called.group(1).lower()}(), which reaches outside "
+                    "the row (Java methods, secrets) and could copy key material into the output",
+                    "use built-in functions on the source columns only",
+                    "expr",
+                )
+            ]
         # Parsing needs the JVM but no data; analysis errors surface when the plan is built.
         try:
             F.expr(str(rule.params["expr"]))
