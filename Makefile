@@ -12,6 +12,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m engine.jvm || echo "no HMAC jar (javac missing?): Spark built-ins will be used"
 	touch $@
 
 install: $(VENV)/.installed

@@ -7,7 +7,8 @@
 # The script packages engine/ for --py-files, adds the Delta package and the session settings the
 # engine relies on, uses --master local[*] when no master is given, and exits with the job's code.
 # ANON_JOB selects another job file (default jobs/anonymize.py). ANON_SPARK_JARS, a comma-separated
-# list of local jars, replaces --packages where Maven Central is out of reach.
+# list of local jars, replaces --packages where Maven Central is out of reach. The engine's HMAC
+# jar is built with javac on first use (python -m engine.jvm) and passed with --jars.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -55,11 +56,12 @@ for option in "${spark_options[@]+"${spark_options[@]}"}"; do
 done
 defaults=()
 $has_master || defaults+=(--master "local[*]")
-if [[ -n "${ANON_SPARK_JARS:-}" ]]; then
-  defaults+=(--jars "$ANON_SPARK_JARS")
-else
-  defaults+=(--packages "$delta_package")
-fi
+# The engine's HMAC function (engine/java); without javac the job uses Spark built-ins.
+hmac_jar="$(cd "$here" && "${PYSPARK_PYTHON:-python3}" -m engine.jvm 2>/dev/null)" || hmac_jar=""
+jars="${ANON_SPARK_JARS:-}"
+[[ -n "$hmac_jar" ]] && jars="${jars:+$jars,}$hmac_jar"
+[[ -n "$jars" ]] && defaults+=(--jars "$jars")
+[[ -z "${ANON_SPARK_JARS:-}" ]] && defaults+=(--packages "$delta_package")
 defaults+=(
   --py-files "$archive"
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension

@@ -10,6 +10,8 @@ import os
 
 from pyspark.sql import SparkSession
 
+from engine import jvm
+
 DELTA_VERSION = "4.4.0"
 DELTA_PACKAGE = f"io.delta:delta-spark_4.2_2.13:{DELTA_VERSION}"
 # Keys reach plans as columns of a key table, never as literals (see engine.compile.KeyRing).
@@ -41,6 +43,7 @@ def configure(spark: SparkSession) -> SparkSession:
     spark.conf.set("spark.sql.redaction.string.regex", redaction_pattern(current))
     for key, value in SESSION_SQL_OPTIONS.items():
         spark.conf.set(key, value)
+    jvm.register(spark)
     return spark
 
 
@@ -60,11 +63,15 @@ def get_session(app_name: str = "anonymize", master: str | None = None,
     options["spark.sql.redaction.string.regex"] = BINARY_LITERAL_REDACTION
     options["spark.ui.showConsoleProgress"] = "false"
     options.update(SESSION_SQL_OPTIONS)
-    jars = os.environ.get(JARS_ENV)
-    if jars:
-        options["spark.jars"] = jars
-    elif not launched_by_submit:
+    jars = [jar for jar in os.environ.get(JARS_ENV, "").split(",") if jar]
+    if not jars and not launched_by_submit:
         options["spark.jars.packages"] = DELTA_PACKAGE
+    # spark-submit.sh passes the HMAC jar with --jars; a session built here adds it itself.
+    built = None if launched_by_submit else jvm.build()
+    if built is not None:
+        jars.append(str(built))
+    if jars:
+        options["spark.jars"] = ",".join(jars)
     options.update(extra or {})
     for key, value in options.items():
         builder = builder.config(key, value)

@@ -92,9 +92,11 @@ def run(args: argparse.Namespace) -> int:
     key = load_master_key(config.key)
     log.info("config %s (sha256 %s), key fingerprint %s", config.name, config.sha256[:12], key.fingerprint)
 
+    from engine import jvm
     from engine.session import get_session
 
     spark = get_session(f"anonymize {config.name}")
+    log.info("HMAC by %s", "the engine's JVM function" if jvm.ready() else "Spark built-ins (no engine jar)")
     if args.validate_only or args.explain:
         sources, plans = prepare(spark, config, key)
         if args.explain:

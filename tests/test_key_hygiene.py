@@ -54,10 +54,16 @@ def _secrets() -> set[str]:
     return secrets
 
 
-def _submit(tmp_path: Path, name: str, job_args: list[str]) -> subprocess.CompletedProcess:
+# How the plan of each HMAC form starts, with the first key column as its first argument.
+HMAC_CALLS = {"jvm": "anon_hmac_sha256_hex(__anon_key_0_i", "builtin": "sha2(concat(__anon_key_0_i"}
+
+
+def _submit(tmp_path: Path, name: str, job_args: list[str], form: str) -> subprocess.CompletedProcess:
     events = tmp_path / "events"
     events.mkdir(exist_ok=True)
     env = dict(os.environ, ANON_KEY=TEST_KEY.hex(), PYTHON=sys.executable)
+    if form == "builtin":
+        env["ANON_JVM_JAR"] = "off"
     command = [
         str(REPO / "spark-submit.sh"),
         "--conf", "spark.eventLog.enabled=true",
@@ -71,28 +77,30 @@ def _submit(tmp_path: Path, name: str, job_args: list[str]) -> subprocess.Comple
     return result
 
 
-@pytest.fixture(scope="module")
-def traces(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("hygiene")
+@pytest.fixture(scope="module", params=sorted(HMAC_CALLS))
+def traces(request, tmp_path_factory) -> Path:
+    form = request.param
+    folder = tmp_path_factory.mktemp(f"hygiene-{form}")
+    (folder / "form.txt").write_text(form)
     ok = _submit(folder, "ok", [
         "--config", str(SYNTHEA_CONFIG), "--tables", "patients,encounters,claims",
         "--target-root", str(folder / "lake"), "--report", str(folder / "report.json"),
         "--explain", str(folder / "explain.txt"),
-    ])
+    ], form)
     assert ok.returncode == 0, ok.stdout[-3000:]
     source = folder / "source"
     source.mkdir()
     (source / "people.csv").write_text("id,name\n1,Ada\n")
     config = folder / "failing.yaml"
     config.write_text(FAILING_CONFIG.replace("SOURCE", str(source)).replace("TARGET", str(folder / "failed")))
-    failed = _submit(folder, "failed", ["--config", str(config), "--debug"])
+    failed = _submit(folder, "failed", ["--config", str(config), "--debug"], form)
     assert failed.returncode == 1
     return folder
 
 
 def test_traces_exist(traces):
     assert list((traces / "events").iterdir())
-    assert "sha2(concat(" in (traces / "explain.txt").read_text()
+    assert HMAC_CALLS[(traces / "form.txt").read_text()] in (traces / "explain.txt").read_text()
     assert (traces / "lake" / "patients" / "_delta_log").is_dir()
     assert "Traceback" in (traces / "failed.log").read_text()
 
@@ -114,5 +122,5 @@ def test_no_key_material_in_any_trace(traces):
 
 def test_plans_name_key_columns_instead_of_literals(traces):
     text = (traces / "explain.txt").read_text()
-    assert "sha2(concat(__anon_key_0_i" in text
+    assert HMAC_CALLS[(traces / "form.txt").read_text()] in text
     assert "0x" not in text

@@ -11,6 +11,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+import engine.jvm
 from engine.canonical import canonical_integer, canonical_text, encode_tuple
 from engine.compile import compile_table
 from engine.config import config_from_text
@@ -37,10 +38,23 @@ RFC_4231 = [
 ]
 
 
+# Both forms of the HMAC must give the same text: the JVM function (engine.jvm) and built-ins.
+FORMS = pytest.mark.parametrize("jvm", [True, False], ids=["jvm-function", "built-ins"])
+
+
+def test_session_has_the_jvm_function(spark):
+    # The jar is built by `make install` and by get_session(); without javac this fails here
+    # rather than leaving the JVM form untested.
+    assert engine.jvm.ready()
+    plan = spark.range(1).select(hmac_sha256_hex(b"k" * 32, F.lit("x"))).columns[0]
+    assert engine.jvm.FUNCTION in plan
+
+
+@FORMS
 @pytest.mark.parametrize("key, data, expected", RFC_4231)
-def test_hmac_matches_rfc_4231(spark, key, data, expected):
+def test_hmac_matches_rfc_4231(spark, key, data, expected, jvm):
     frame = spark.createDataFrame([(bytearray(data),)], "data binary")
-    digest = frame.select(hmac_sha256_hex(key, F.col("data")).alias("h")).first()["h"]
+    digest = frame.select(hmac_sha256_hex(key, F.col("data"), jvm=jvm).alias("h")).first()["h"]
     assert digest[: len(expected)] == expected
 
 
@@ -61,19 +75,21 @@ def _random_texts(count: int, seed: int) -> list[str]:
     return texts
 
 
-def test_hmac_matches_python_hmac_on_random_text(spark):
+@FORMS
+def test_hmac_matches_python_hmac_on_random_text(spark, jvm):
     key = bytes(random.Random(7).getrandbits(8) for _ in range(32))
     texts = _random_texts(3000, seed=11)
     expected = [(i, hmac.new(key, t.encode("utf-8"), hashlib.sha256).hexdigest()) for i, t in enumerate(texts)]
     frame = spark.createDataFrame(list(enumerate(texts)), "id int, text string")
-    actual = frame.select("id", hmac_sha256_hex(key, F.col("text")).alias("h"))
+    actual = frame.select("id", hmac_sha256_hex(key, F.col("text"), jvm=jvm).alias("h"))
     assert_df_equality(actual, spark.createDataFrame(expected, "id int, h string"),
                        ignore_row_order=True, ignore_nullable=True)
 
 
-def test_hmac_of_null_is_null(spark):
+@FORMS
+def test_hmac_of_null_is_null(spark, jvm):
     frame = spark.createDataFrame([(None,)], "text string")
-    assert frame.select(hmac_sha256_hex(b"k" * 32, F.col("text"))).first()[0] is None
+    assert frame.select(hmac_sha256_hex(b"k" * 32, F.col("text"), jvm=jvm)).first()[0] is None
 
 
 CONFIG = """
