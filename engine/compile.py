@@ -14,10 +14,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from engine.config.model import Config, TableConfig
+from engine.config.model import Config, TableConfig, Where
 from engine.errors import ConfigError, Problem
 from engine.keys import MasterKey
-from engine.pseudonym import padded_keys
+from engine.pseudonym import output_bits, padded_keys
 from engine.techniques import TECHNIQUES, BuildContext
 from engine.techniques.keyed import Pseudonymize
 from engine.techniques.simple import Sql
@@ -49,6 +49,8 @@ class KeyPair:
     column: str
     canonical: Column
     output: Column
+    bits: int
+    where: Where | None = None
 
 
 # Columns the engine adds to a frame while it works; a source column may not start with this.
@@ -233,7 +235,9 @@ def compile_table(table: TableConfig, schema: T.StructType, config: Config, key:
             domain = config.domains[str(rule.params["domain"])]
             if domain.key:
                 canonical, _ = technique.encoded_input(rule, ctx)
-                plan.key_pairs.append(KeyPair(domain.name, source_field.name, canonical, expression))
+                bits = output_bits(domain, source_field.dataType)
+                plan.key_pairs.append(KeyPair(domain.name, source_field.name, canonical, expression, bits,
+                                              domain.where))
     return plan
 
 

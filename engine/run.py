@@ -2,8 +2,8 @@
 
 Order of work, so that a rejected run writes nothing:
 1. read source schemas, check the config against them, compile;
-2. one checking job per table (malformed CSV rows, values a rule cannot process), and one per
-   key domain (pseudonym collisions);
+2. one checking job per table (malformed CSV rows, values a rule cannot process), then one job
+   for the pseudonym collisions of every key domain where the birthday bound is not negligible;
 3. one Delta commit per table. If a later table fails, the tables already written are rolled
    back: restored to their previous version, or removed if this run created them.
 """
@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 
 from engine import __version__
 from engine.compile import TablePlan, compile_config
-from engine.config.model import Config, Rule, SourceSpec, TableConfig, TargetSpec
+from engine.config.model import Config, Rule, SourceSpec, TableConfig, TargetSpec, Where
 from engine.errors import ConfigError, DataRejectedError, Problem
 from engine.io import (
     CORRUPT_COLUMN,
@@ -181,7 +181,7 @@ def check_input(sources: dict[str, Source], plans: dict[str, TablePlan]) -> dict
         rows, table_problems = _check_table(sources[name], plan)
         counts[name] = rows
         problems.extend(table_problems)
-    problems.extend(_check_collisions(sources, plans))
+    problems.extend(_check_collisions(sources, plans, counts))
     if problems:
         raise DataRejectedError(problems)
     return counts
@@ -274,39 +274,78 @@ def _corrupt_lines(source: Source) -> dict[str, list[int]]:
     return result
 
 
-def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan]) -> list[Problem]:
-    """Count distinct inputs and distinct pseudonyms per key domain, across all its columns.
+def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan],
+                      counts: dict[str, int]) -> list[Problem]:
+    """Find pseudonyms that stand for two or more distinct values in one key domain.
 
-    All domains go through one aggregation job, grouped by domain name.
+    A domain is skipped when the birthday bound makes a collision negligible for the rows it
+    could hold (``collision_bound``). The others go through one aggregation job: each table is
+    read once, and its (domain, pseudonym, hash of the input) rows are grouped by pseudonym.
     """
-    frames = [
-        plan.with_keys(sources[name].frame).select(
-            F.lit(pair.domain).alias("domain"),
-            pair.canonical.alias("input"),
-            pair.output.cast("string").alias("output"),
-        ).where(F.col("input").isNotNull())
-        for name, plan in plans.items()
-        for pair in plan.key_pairs
-    ]
+    rows_per_domain: dict[str, int] = {}
+    bits_per_domain: dict[str, int] = {}
+    places = {pair.domain: pair.where for plan in plans.values() for pair in plan.key_pairs}
+    for name, plan in plans.items():
+        for pair in plan.key_pairs:
+            rows_per_domain[pair.domain] = rows_per_domain.get(pair.domain, 0) + counts[name]
+            bits_per_domain[pair.domain] = min(pair.bits, bits_per_domain.get(pair.domain, pair.bits))
+    checked = []
+    for domain, rows in sorted(rows_per_domain.items()):
+        bound = collision_bound(rows, bits_per_domain[domain])
+        if bound < NEGLIGIBLE_COLLISION:
+            log.info("domain %s: collision check skipped, %d-bit pseudonyms for at most %d values "
+                     "collide with probability below %.0e", domain, bits_per_domain[domain], rows, bound)
+        else:
+            checked.append(domain)
+    frames = []
+    for name, plan in plans.items():
+        pairs = [pair for pair in plan.key_pairs if pair.domain in checked]
+        if not pairs:
+            continue
+        rows = F.array(*[
+            F.struct(F.lit(checked.index(pair.domain)).alias("domain"),
+                     pair.output.cast("string").alias("output"),
+                     # A hash keeps the aggregation buffer fixed-width (hash aggregation, no sort).
+                     # Two colliding inputs that also share their hash would hide each other:
+                     # a chance of 2**-64 per collision.
+                     F.when(pair.canonical.isNotNull(), F.xxhash64(pair.canonical)).alias("input"))
+            for pair in pairs
+        ])
+        frames.append(plan.with_keys(sources[name].frame).select(F.inline(rows)).where(F.col("input").isNotNull()))
     if not frames:
         return []
-    counts = (
+    shared = (
         reduce(DataFrame.unionAll, frames)
+        .groupBy("domain", "output")
+        .agg(F.min("input").alias("low"), F.max("input").alias("high"))
+        .where(F.col("low") != F.col("high"))
         .groupBy("domain")
-        .agg(F.count_distinct("input").alias("inputs"), F.count_distinct("output").alias("outputs"))
-        .where(F.col("inputs") != F.col("outputs"))
+        .count()
         .collect()
     )
-    return [
-        Problem(
-            code="PSEUDONYM_COLLISION",
-            message=f"domain '{row['domain']}': {row['inputs']} distinct values gave only "
-            f"{row['outputs']} distinct pseudonyms",
-            fix="raise 'bits' for this domain (or use a wider column type)",
-            path=f"domains.{row['domain']}",
-        )
-        for row in sorted(counts, key=lambda row: row["domain"])
-    ]
+    return [_collision_problem(checked[row["domain"]], int(row["count"]), places[checked[row["domain"]]])
+            for row in sorted(shared, key=lambda row: row["domain"])]
+
+
+def _collision_problem(domain: str, shared: int, where: Where | None) -> Problem:
+    return Problem(
+        code="PSEUDONYM_COLLISION",
+        message=f"domain '{domain}': {shared} pseudonym(s) each stand for two or more distinct "
+        "values, so joins would merge different entities",
+        fix="raise 'bits' for this domain (or use a wider column type)",
+        file=where.file if where else "",
+        line=where.line if where else None,
+        path=f"domains.{domain}",
+    )
+
+
+# Below this chance of any collision, a domain's collision check is not run: one in a trillion.
+NEGLIGIBLE_COLLISION = 1e-12
+
+
+def collision_bound(values: int, bits: int) -> float:
+    """Return the birthday bound on the chance that ``values`` random ``bits``-bit values collide."""
+    return values * (values - 1) / 2 / 2.0**bits
 
 
 def execute(spark: SparkSession, config: Config, key: MasterKey) -> RunReport:

@@ -220,3 +220,30 @@ def test_source_column_with_the_engine_prefix_is_refused(tmp_path, with_key, cap
         assert main(["--config", str(config)]) == 3
     assert "COLUMN_RESERVED" in caplog.text
     assert not target.exists()
+
+
+# 300 ids in 8-bit pseudonyms must collide. In 31-bit pseudonyms they collide with a chance
+# near 2e-5, so the check runs, and finds nothing with the test key.
+TINY_DOMAIN = SMALL_CONFIG.replace("patient: {}", "patient: {type: integer, format: integer, bits: BITS}").replace(
+    "name: {pseudonymize: {domain: patient}}", "name: keep")
+MANY_IDS = "id,name,city\n" + "".join(f"{n},n{n},c{n % 7}\n" for n in range(300))
+
+
+@pytest.mark.parametrize("bits, code", [(8, 5), (31, 0)])
+def test_collision_check_stops_a_domain_with_too_few_bits(tmp_path, with_key, caplog, bits, code):
+    config, target = _setup(tmp_path, rows=MANY_IDS, config=TINY_DOMAIN.replace("BITS", str(bits)))
+    with caplog.at_level(logging.INFO):
+        assert main(["--config", str(config)]) == code
+    if code:
+        assert "PSEUDONYM_COLLISION" in caplog.text
+        assert "rules.yaml:8: domains.patient" in caplog.text
+        assert not target.exists()
+    else:
+        assert "collision check skipped" not in caplog.text
+
+
+def test_collision_check_skips_wide_domains(tmp_path, with_key, caplog):
+    config, _ = _setup(tmp_path, rows=MANY_IDS, config=SMALL_CONFIG.replace("patient: {}", "patient: {bits: 128}"))
+    with caplog.at_level(logging.INFO):
+        assert main(["--config", str(config)]) == 0
+    assert "domain patient: collision check skipped" in caplog.text
