@@ -18,7 +18,6 @@ them in full.
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -85,10 +84,11 @@ def render(digest_hex: Column, domain: Domain, dtype: T.DataType) -> Column:
     """Turn a hex HMAC into the domain's output form, typed for a column of ``dtype``."""
     bits = output_bits(domain, dtype)
     if domain.format == "integer":
-        # 16 hex digits are 64 bits; conv() reads them as an unsigned number.
-        unsigned = F.conv(F.substring(digest_hex, 1, 16), 16, 10).cast(T.DecimalType(20, 0))
-        # A Decimal literal: 2**63 does not fit the long that py4j would send an int as.
-        number = F.pmod(unsigned, F.lit(Decimal(2**bits)).cast(T.DecimalType(20, 0)))
+        # The first 16 hex digits are 64 bits. conv() to base -10 reads them as a signed long;
+        # its low ``bits`` bits (bits <= 63) are those of the unsigned number, so the mask gives
+        # the unsigned value modulo 2**bits without decimal arithmetic.
+        signed = F.conv(F.substring(digest_hex, 1, 16), 16, -10).cast(T.LongType())
+        number = signed.bitwiseAND(F.lit((1 << bits) - 1))
         target = dtype if isinstance(dtype, tuple(INTEGER_BITS)) else T.LongType()
         value = number.cast(target)
         return value if not isinstance(dtype, T.StringType) else value.cast("string")
