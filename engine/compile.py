@@ -50,6 +50,7 @@ class KeyPair:
     canonical: Column
     output: Column
     bits: int
+    numeric: bool = False
     where: Where | None = None
 
 
@@ -237,7 +238,7 @@ def compile_table(table: TableConfig, schema: T.StructType, config: Config, key:
                 canonical, _ = technique.encoded_input(rule, ctx)
                 bits = output_bits(domain, source_field.dataType)
                 plan.key_pairs.append(KeyPair(domain.name, source_field.name, canonical, expression, bits,
-                                              domain.where))
+                                              domain.format == "integer", domain.where))
     return plan
 
 

@@ -303,8 +303,10 @@ def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan],
         if not pairs:
             continue
         rows = F.array(*[
+            # Integer pseudonyms group as BIGINT, which shuffles less than their text.
             F.struct(F.lit(checked.index(pair.domain)).alias("domain"),
-                     pair.output.cast("string").alias("output"),
+                     (pair.output.cast("bigint") if pair.numeric else F.lit(None).cast("bigint")).alias("number"),
+                     (F.lit(None).cast("string") if pair.numeric else pair.output.cast("string")).alias("text"),
                      # A hash keeps the aggregation buffer fixed-width (hash aggregation, no sort).
                      # Two colliding inputs that also share their hash would hide each other:
                      # a chance of 2**-64 per collision.
@@ -316,7 +318,7 @@ def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan],
         return []
     shared = (
         reduce(DataFrame.unionAll, frames)
-        .groupBy("domain", "output")
+        .groupBy("domain", "number", "text")
         .agg(F.min("input").alias("low"), F.max("input").alias("high"))
         .where(F.col("low") != F.col("high"))
         .groupBy("domain")
