@@ -16,7 +16,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from functools import reduce
 
-from pyspark.errors import AnalysisException
+from py4j.protocol import Py4JError, Py4JJavaError
+from pyspark.errors import AnalysisException, PySparkException
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -181,7 +182,9 @@ def check_input(sources: dict[str, Source], plans: dict[str, TablePlan]) -> dict
         rows, table_problems = _check_table(sources[name], plan)
         counts[name] = rows
         problems.extend(table_problems)
-    problems.extend(_check_collisions(sources, plans, counts))
+    if not problems:
+        # The costliest check runs only on input that passed the others.
+        problems.extend(_check_collisions(sources, plans, counts))
     if problems:
         raise DataRejectedError(problems)
     return counts
@@ -200,7 +203,18 @@ def _check_table(source: Source, plan: TablePlan) -> tuple[int, list[Problem]]:
         # are not parsed at all. Hashing every column makes the parser read the whole row.
         every_column = [F.col(f"`{f.name}`") for f in source.schema.fields]
         aggregates.append(F.max(F.xxhash64(*every_column)).alias("_all_columns"))
-    result = source.frame.agg(*aggregates).first()
+    # sql rules run here once too: an expression that fails on some row (an ANSI cast, say)
+    # then stops the run before any table is written.
+    for index, sql in enumerate(plan.sql_columns):
+        aggregates.append(F.count(sql.expression).alias(f"sql_{index}"))
+    try:
+        result = source.frame.agg(*aggregates).first()
+    except (PySparkException, Py4JJavaError) as exc:
+        if not plan.sql_columns:
+            raise
+        # Spark's trace can quote the row, so it is only logged at DEBUG (the job's --debug).
+        log.debug("the row checks of table %s failed", table.name, exc_info=True)
+        return 0, [_failing_sql(source, plan, spark_condition(exc))]
     assert result is not None
     problems: list[Problem] = []
     if source.checks_corrupt_rows and result["corrupt"]:
@@ -222,6 +236,45 @@ def _check_table(source: Source, plan: TablePlan) -> tuple[int, list[Problem]]:
                 )
             )
     return int(result["rows"]), problems
+
+
+def spark_condition(exc: BaseException) -> str | None:
+    """Return Spark's error condition (such as CAST_INVALID_INPUT) of ``exc`` or its first cause.
+
+    The condition is a fixed name, unlike the message, which can quote a row value.
+    """
+    if isinstance(exc, PySparkException) and exc.getCondition():
+        return exc.getCondition()
+    java = getattr(exc, "java_exception", None)
+    while java is not None:
+        try:
+            condition = java.getCondition()
+        except Py4JError:
+            condition = None
+        if condition and condition not in _WRAPPING_CONDITIONS:
+            return str(condition)
+        java = java.getCause()
+    return None
+
+
+# Conditions of exceptions that only wrap the row-level failure.
+_WRAPPING_CONDITIONS = {"TASK_WRITE_FAILED"}
+
+
+def _failing_sql(source: Source, plan: TablePlan, condition: str | None) -> Problem:
+    """Name the first sql rule of ``plan`` that fails on the source, evaluating them one by one."""
+    failing = plan.sql_columns[-1]
+    for sql in plan.sql_columns:
+        try:
+            source.data.agg(F.count(sql.expression)).first()
+        except (PySparkException, Py4JJavaError) as exc:
+            failing, condition = sql, spark_condition(exc) or condition
+            break
+    rule = plan.table.rule_for(failing.column)
+    assert rule is not None
+    return _rule_problem(plan, rule, "SQL_FAILED",
+                         f"the sql expression fails on at least one row ({condition or 'Spark error'})",
+                         "make it total, e.g. try_cast instead of CAST, or fix the source rows")
 
 
 def _corrupt_problem(source: Source, table: TableConfig, count: int) -> Problem:

@@ -26,6 +26,8 @@ def setup_logging() -> None:
         logger.setLevel(logging.INFO)
         if not logger.handlers:
             logger.addHandler(handler)
+    # PySpark logs failed queries with Spark's message, which can quote a row value.
+    logging.getLogger("SQLQueryContextLogger").disabled = True
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -54,15 +56,21 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else 0
+    if args.debug:
+        logging.getLogger("engine").setLevel(logging.DEBUG)
     try:
         return run(args)
     except AnonymizationError as exc:
         log.error("%s failed (exit %d):\n%s", exc.code, exc.exit_code, exc)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the job boundary turns any failure into exit 1
-        # Spark exceptions can quote row values, so only the class name is logged by default.
-        log.error("run failed with %s; rerun with --debug for the stack trace", type(exc).__name__,
-                  exc_info=args.debug)
+        # Spark exceptions can quote row values, so only the class name and Spark's error
+        # condition (a fixed name such as CAST_INVALID_INPUT) are logged by default.
+        from engine.run import spark_condition
+
+        condition = spark_condition(exc)
+        log.error("run failed with %s%s; rerun with --debug for the stack trace", type(exc).__name__,
+                  f" [{condition}]" if condition else "", exc_info=args.debug)
         return EXIT_FAILURE
 
 

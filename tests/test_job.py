@@ -106,20 +106,22 @@ def test_failed_table_rolls_back_written_tables(tmp_path, with_key, spark, caplo
 
     config, target = _setup(tmp_path)
     assert main(["--config", str(config)]) == 0
+    # The second table's target lies under a regular file, so its write fails after every check passed.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
     two_tables = SMALL_CONFIG + """
   broken:
     source: {path: people.csv}
-    columns:
-      id: keep
-      name: {sql: {expr: "CASE WHEN id IS NOT NULL THEN raise_error('boom') ELSE name END"}}
-      city: keep
+    target: {path: BLOCKED}
+    columns: {id: keep, name: keep, city: keep}
 """
-    config.write_text(two_tables.replace("SOURCE", str(tmp_path / "source")).replace("TARGET", str(target)))
+    config.write_text(two_tables.replace("SOURCE", str(tmp_path / "source")).replace("TARGET", str(target))
+                      .replace("BLOCKED", str(blocker / "broken")))
     assert main(["--config", str(config)]) == 1
     history = DeltaTable.forPath(spark, str(target / "people")).history()
     # Version 1 is this run's commit, version 2 restores version 0.
     assert [row["operation"] for row in history.orderBy("version").collect()] == ["WRITE", "WRITE", "RESTORE"]
-    assert not (target / "broken").exists()
+    assert blocker.read_text() == ""
 
 
 @pytest.mark.parametrize(
@@ -247,3 +249,14 @@ def test_collision_check_skips_wide_domains(tmp_path, with_key, caplog):
     with caplog.at_level(logging.INFO):
         assert main(["--config", str(config)]) == 0
     assert "domain patient: collision check skipped" in caplog.text
+
+
+def test_failing_sql_rule_stops_before_writing_and_quotes_no_value(tmp_path, with_key, caplog):
+    casting = SMALL_CONFIG.replace("city: keep", 'city: {sql: {expr: "CAST(city AS INT)"}}')
+    config, target = _setup(tmp_path, config=casting)
+    with caplog.at_level(logging.INFO):
+        assert main(["--config", str(config)]) == 5
+    assert "SQL_FAILED" in caplog.text and "CAST_INVALID_INPUT" in caplog.text
+    assert "rules.yaml:14: tables.people.columns.city" in caplog.text
+    assert "Paris" not in caplog.text and "Lyon" not in caplog.text
+    assert not target.exists()
