@@ -166,6 +166,20 @@ def test_new_key_command_writes_a_usable_key(tmp_path):
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
+def test_key_like_file_name_not_echoed():
+    from engine.config.model import KeySource, Where
+
+    # A base64 key with '/' passes the config check as a path, so loading must not echo it.
+    secret = "k/" + base64.b64encode(bytes(range(40))).decode()[2:]
+    assert len(decode_key(secret, "x")) >= MIN_KEY_BYTES
+    source = KeySource(env=None, file=secret, where=Where("t.yaml", 3, "key"))
+    with pytest.raises(KeyMaterialError) as error:
+        load_master_key(source)
+    assert "t.yaml:3" in str(error.value)
+    assert "does not exist" in str(error.value)
+    assert secret not in str(error.value)
+
+
 @pytest.mark.skipif(shutil.which("bash") is None, reason="spark-submit.sh needs bash")
 def test_spark_submit_script_returns_the_job_exit_code(tmp_path):
     config, target = _setup(tmp_path)
