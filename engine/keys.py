@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from engine.config.model import KeySource, Where
-from engine.errors import KeyMaterialError
+from engine.errors import EXIT_USAGE, KeyMaterialError
 
 MIN_KEY_BYTES = 32
 SUBKEY_BYTES = 32
@@ -143,7 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "new":
         text = new_key_text("hex" if args.hex else "base64")
         if args.out:
-            descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                # O_EXCL: an existing file, which may hold the key in use, is never overwritten.
+                descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                print(f"error: {args.out} already exists and is left unchanged; give a new path "
+                      "with --out, or remove the old file first", file=sys.stderr)
+                return EXIT_USAGE
+            except OSError as exc:
+                print(f"error: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
+                return EXIT_USAGE
             with os.fdopen(descriptor, "w", encoding="ascii") as handle:
                 handle.write(text + "\n")
             material = decode_key(text, args.out)

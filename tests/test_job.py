@@ -166,6 +166,18 @@ def test_new_key_command_writes_a_usable_key(tmp_path):
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
+def test_new_key_command_keeps_existing_file(tmp_path, capsys):
+    from engine.keys import main as keys_main
+
+    path = tmp_path / "in-use.key"
+    path.write_text("the key in use\n")
+    assert keys_main(["new", "--out", str(path)]) == 2
+    assert path.read_text() == "the key in use\n"
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert "in-use.key already exists" in error
+
+
 def test_key_like_file_name_not_echoed():
     from engine.config.model import KeySource, Where
 
