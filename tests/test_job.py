@@ -99,6 +99,58 @@ def test_draft_config_is_refused(tmp_path, with_key, caplog):
     assert "CONFIG_IS_DRAFT" in caplog.text
 
 
+# Broken sources: (case, source files, config text to replace, its replacement, problem code, the
+# line whose number the message gives, text the message contains).
+SOURCE_PROBLEMS = [
+    ("missing CSV", {"people.csv": GOOD_ROWS}, "      city: keep\n",
+     "      city: keep\n  orders:\n    columns:\n      id: keep\n",
+     "SOURCE_NOT_FOUND", "  orders:", "orders.csv does not exist"),
+    ("unknown declared type", {"people.csv": GOOD_ROWS}, "  people:\n",
+     "  people:\n    source: {types: {city: decimall}}\n",
+     "TYPE_INVALID", "types:", "'decimall' declared for column 'city' is not a Spark SQL type"),
+]
+
+
+@pytest.mark.parametrize(
+    "files, old, new, code, line_text, message",
+    [case[1:] for case in SOURCE_PROBLEMS],
+    ids=[case[0] for case in SOURCE_PROBLEMS],
+)
+def test_unreadable_source_exits_3(tmp_path, with_key, spark, caplog, files, old, new, code, line_text,
+                                   message):
+    config, target = _setup(tmp_path, config=SMALL_CONFIG.replace(old, new) if old else SMALL_CONFIG)
+    for name, text in files.items():
+        (tmp_path / "source" / name).write_text(text)
+    lines = config.read_text().splitlines()
+    (line,) = [number for number, text in enumerate(lines, 1) if line_text in text]
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 3
+    assert f"[{code}]" in caplog.text
+    assert f"rules.yaml:{line}: " in caplog.text
+    assert message in caplog.text
+    assert "table 'people'" in caplog.text or "table 'orders'" in caplog.text
+    assert "fix: " in caplog.text
+    assert "Traceback" not in caplog.text
+    assert not target.exists()
+
+
+def test_mode_error_on_existing_target_exits_3(tmp_path, with_key, spark, caplog):
+    from delta.tables import DeltaTable
+
+    config, target = _setup(tmp_path)
+    assert main(["--config", str(config)]) == 0
+    config.write_text(config.read_text().replace("target: {path: ", "target: {mode: error, path: "))
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main(["--config", str(config)]) == 3
+    assert "[TARGET_EXISTS]" in caplog.text
+    assert "table 'people'" in caplog.text
+    assert "mode 'error'" in caplog.text
+    assert "rules.yaml:10: tables.people.target" in caplog.text
+    assert "input checks passed" not in caplog.text
+    assert DeltaTable.forPath(spark, str(target / "people")).history().count() == 1
+
+
 def test_failed_table_rolls_back_written_tables(tmp_path, with_key, spark, caplog):
     """A later table failing at write time leaves an earlier table at its previous version."""
     from delta.tables import DeltaTable

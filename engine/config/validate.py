@@ -166,12 +166,14 @@ class _Builder:
         for key, option in self.mapping(mapping.get("options"), path + ("options",), None).items():
             options[key] = str(option).lower() if isinstance(option, bool) else str(option)
         types = dict(base.types) if base else {}
+        type_places = dict(base.type_places) if base else {}
         declared = mapping.get("types") or {}
         if not isinstance(declared, dict):
             self.report(path + ("types",), "WRONG_TYPE", "'types' must map column names to Spark SQL types",
                         "e.g. types: {AGE: int, AMOUNT: 'decimal(12,2)'}")
             declared = {}
         types.update({str(k): str(v) for k, v in declared.items()})
+        type_places.update({str(k): self.where(path + ("types", str(k))) for k in declared})
         spec_path = self.text(mapping, "path", path)
         spec_table = self.text(mapping, "table", path)
         database = self.text(mapping, "database", path)
@@ -181,7 +183,7 @@ class _Builder:
             spec_table = database
         where = self.where(path)
         return SourceSpec(format=fmt or "csv", path=spec_path, table=spec_table, options=options,
-                          types=types, where=where)
+                          types=types, where=where, type_places=type_places)
 
     def _resolve_source(self, fmt: str, base: SourceSpec, path: str | None, table_name: str | None,
                         database: str | None, table: str) -> tuple[str | None, str | None]:
