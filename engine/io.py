@@ -56,7 +56,8 @@ def csv_options(spec: SourceSpec) -> dict[str, str]:
 def read_source(spark: SparkSession, spec: SourceSpec) -> Source:
     """Read one source lazily. CSV columns are strings unless the config declares a type.
 
-    Raises SourceError when the source is missing or a declared type is invalid.
+    Raises SourceError when the source is missing, a declared type is invalid, or a CSV file
+    has no header row or repeats a column name in it.
     """
     try:
         if spec.format == "csv":
@@ -92,6 +93,13 @@ def _read_csv(spark: SparkSession, spec: SourceSpec) -> Source:
     # Reading only the header row gives the column names; no type inference, which would
     # turn '007' into 7 and read the whole file.
     header = spark.read.options(**options).option("inferSchema", "false").csv(str(spec.path)).schema
+    if not header.fields:
+        raise SourceError("SOURCE_EMPTY", f"CSV source {spec.path} is empty, so it has no header row "
+                          "with column names",
+                          "write the header row and the data into the file, or remove the table from the config",
+                          spec.where)
+    if options.get("header", "").lower() == "true":
+        _check_unique_header(spark, spec, options, header)
     fields = [
         T.StructField(f.name, declared.get(f.name.lower(), T.StringType()), True)
         for f in header.fields
@@ -122,6 +130,43 @@ def _declared_type(spec: SourceSpec, column: str) -> T.DataType:
                           "use a Spark SQL type such as string, int, bigint, double, date, timestamp or "
                           "'decimal(12,2)'", where)
     return dtype
+
+
+def _check_unique_header(spark: SparkSession, spec: SourceSpec, options: dict[str, str],
+                         header: T.StructType) -> None:
+    """Raise SourceError if the CSV header repeats a column name.
+
+    Spark renames a repeated name by appending the column's index (name, Name -> name1, Name2),
+    so the rules would silently miss it. Only when two names end in their own index are the
+    header cells read, with header=false, to tell renamed copies from names such as q1, q2.
+    """
+    stems: dict[str, int] = {}
+    for index, column in enumerate(header.fields):
+        suffix = str(index)
+        if column.name.endswith(suffix) and len(column.name) > len(suffix):
+            stem = column.name[: -len(suffix)].lower()
+            stems[stem] = stems.get(stem, 0) + 1
+    if all(count < 2 for count in stems.values()):
+        return
+    first = spark.read.options(**options).option("header", "false").csv(str(spec.path)).first()
+    if first is None:
+        return
+    case_sensitive = spark.conf.get("spark.sql.caseSensitive", "false").lower() == "true"
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for cell in first:
+        if cell is None:
+            continue
+        name = cell if case_sensitive else cell.lower()
+        if name in seen and cell not in repeated:
+            repeated.append(cell)
+        seen.add(name)
+    if repeated:
+        names = ", ".join(f"'{name}'" for name in repeated)
+        raise SourceError("DUPLICATE_COLUMN", f"the header row of CSV source {spec.path} repeats the column "
+                          f"name(s) {names}, which Spark renames by appending the column number",
+                          "give every column a unique name in the header row; names are compared "
+                          "case-insensitively", spec.where)
 
 
 def current_version(spark: SparkSession, target: TargetSpec) -> int | None:

@@ -108,6 +108,9 @@ SOURCE_PROBLEMS = [
     ("unknown declared type", {"people.csv": GOOD_ROWS}, "  people:\n",
      "  people:\n    source: {types: {city: decimall}}\n",
      "TYPE_INVALID", "types:", "'decimall' declared for column 'city' is not a Spark SQL type"),
+    ("zero-byte CSV", {"people.csv": ""}, "", "", "SOURCE_EMPTY", "  people:", "people.csv is empty"),
+    ("repeated header name", {"people.csv": "id,name,city,NAME\n1,Ada,Paris,Secret\n"}, "", "",
+     "DUPLICATE_COLUMN", "  people:", "repeats the column name(s) 'NAME'"),
 ]
 
 
@@ -130,8 +133,17 @@ def test_unreadable_source_exits_3(tmp_path, with_key, spark, caplog, files, old
     assert message in caplog.text
     assert "table 'people'" in caplog.text or "table 'orders'" in caplog.text
     assert "fix: " in caplog.text
+    assert "Secret" not in caplog.text
     assert "Traceback" not in caplog.text
     assert not target.exists()
+
+
+def test_numbered_header_names_are_not_repeats(tmp_path, with_key, spark):
+    # Spark's renamed copies end in their column index, and so do these genuine names.
+    rows = "id,q1,q2\n1,yes,no\n"
+    numbered = SMALL_CONFIG.replace("name: {pseudonymize: {domain: patient}}", "q1: keep")
+    config, target = _setup(tmp_path, rows=rows, config=numbered.replace("city: keep", "q2: keep"))
+    assert main(["--config", str(config)]) == 0
 
 
 def test_mode_error_on_existing_target_exits_3(tmp_path, with_key, spark, caplog):
