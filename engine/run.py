@@ -38,6 +38,7 @@ from engine.io import (
     write_delta,
 )
 from engine.keys import MasterKey
+from engine.techniques import TECHNIQUES
 
 log = logging.getLogger("engine.run")
 # How many line numbers a malformed-row message lists per file.
@@ -234,12 +235,13 @@ def _check_table(source: Source, plan: TablePlan) -> tuple[int, list[Problem]]:
         if bad:
             rule = table.rule_for(check.column)
             assert rule is not None
+            rejection = TECHNIQUES[check.technique].rejection(rule)
             problems.append(
                 Problem(
-                    code="VALUE_REJECTED",
+                    code=rejection.code,
                     message=f"table '{table.name}', column '{check.column}': {bad} value(s) cannot be "
-                    f"processed by '{check.technique}' (wrong format for the rule or its domain)",
-                    fix="fix the source rows, or adjust the rule (date format, domain type)",
+                    f"processed by '{check.technique}': {rejection.message}",
+                    fix=rejection.fix,
                     file=rule.where.file,
                     line=rule.where.line,
                     path=rule.where.path,

@@ -92,6 +92,24 @@ def test_malformed_csv_row_exits_5_naming_file_and_line(tmp_path, with_key, spar
     assert "Grace" not in caplog.text
 
 
+def test_date_near_range_end_exits_5(tmp_path, with_key, spark, caplog):
+    # Shifted by up to 365 days, these dates could leave 0001-01-01 .. 9999-12-31.
+    rows = "id,name,city,birth\n1,Ada,Paris,1980-01-02\n2,Grace,Lyon,9999-12-25\n3,Alan,Rome,0001-01-05\n"
+    shifted = SMALL_CONFIG.replace("      city: keep\n",
+                                   "      city: keep\n      birth: {date_shift: {domain: patient, by: id}}\n")
+    config, target = _setup(tmp_path, rows=rows, config=shifted)
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 5
+    assert not target.exists()
+    assert "[VALUE_REJECTED]" in caplog.text
+    assert "rules.yaml:15: tables.people.columns.birth" in caplog.text
+    assert "table 'people', column 'birth': 2 value(s) cannot be processed by 'date_shift'" in caplog.text
+    assert "max_days (365)" in caplog.text
+    assert "9999-12-25" not in caplog.text
+    assert "0001-01-05" not in caplog.text
+    assert "Grace" not in caplog.text
+
+
 def test_draft_config_is_refused(tmp_path, with_key, caplog):
     config, target = _setup(tmp_path, config="draft: true\n" + SMALL_CONFIG)
     with caplog.at_level(logging.ERROR):
