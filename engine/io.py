@@ -6,16 +6,31 @@ import json
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from engine.config.model import SourceSpec, TargetSpec
+from engine.config.model import SourceSpec, TargetSpec, Where
 from engine.config.validate import CSV_DEFAULTS
 
 # Name of the column where Spark puts the raw text of a CSV row it could not parse.
 CORRUPT_COLUMN = "_anon_corrupt_record"
 FILE_COLUMN = "_anon_source_file"
+
+
+# Spark and Delta error conditions that mean the source path or table is not there.
+_NOT_FOUND_CONDITIONS = {"PATH_NOT_FOUND", "TABLE_OR_VIEW_NOT_FOUND", "DELTA_TABLE_NOT_FOUND"}
+
+
+class SourceError(ValueError):
+    """A source that cannot be read as a table, with a problem code, the fix and the rule file place."""
+
+    def __init__(self, code: str, message: str, fix: str, where: Where) -> None:
+        super().__init__(message)
+        self.code = code
+        self.fix = fix
+        self.where = where
 
 
 @dataclass
@@ -39,24 +54,54 @@ def csv_options(spec: SourceSpec) -> dict[str, str]:
 
 
 def read_source(spark: SparkSession, spec: SourceSpec) -> Source:
-    """Read one source lazily. CSV columns are strings unless the config declares a type."""
-    if spec.format == "csv":
-        return _read_csv(spark, spec)
-    if spec.format == "table":
-        frame = spark.read.options(**spec.options).table(str(spec.table))
-    else:
-        frame = spark.read.format(spec.format).options(**spec.options).load(str(spec.path))
+    """Read one source lazily. CSV columns are strings unless the config declares a type.
+
+    Raises SourceError when the source is missing, a declared type is invalid, or a CSV file
+    has no header row or repeats a column name in it.
+    """
+    try:
+        if spec.format == "csv":
+            return _read_csv(spark, spec)
+        if spec.format == "table":
+            frame = spark.read.options(**spec.options).table(str(spec.table))
+        else:
+            frame = spark.read.format(spec.format).options(**spec.options).load(str(spec.path))
+    except AnalysisException as exc:
+        if exc.getCondition() not in _NOT_FOUND_CONDITIONS:
+            raise
+        raise _not_found(spec, exc.getCondition()) from None
     return Source(frame, frame.schema, checks_corrupt_rows=False)
+
+
+def _not_found(spec: SourceSpec, condition: str | None) -> SourceError:
+    if spec.format == "table":
+        return SourceError("SOURCE_NOT_FOUND", f"source table {spec.table} does not exist",
+                           "create the table, correct 'source' (table or database), or remove the table "
+                           "from the config", spec.where)
+    if condition == "DELTA_TABLE_NOT_FOUND":
+        message = f"source path {spec.path} contains no Delta table"
+    else:
+        message = f"source path {spec.path} does not exist"
+    return SourceError("SOURCE_NOT_FOUND", message,
+                       "correct 'source.path' (or --source-root), or remove the table from the config",
+                       spec.where)
 
 
 def _read_csv(spark: SparkSession, spec: SourceSpec) -> Source:
     options = csv_options(spec)
+    declared = {name.lower(): _declared_type(spec, name) for name in spec.types}
     # Reading only the header row gives the column names; no type inference, which would
     # turn '007' into 7 and read the whole file.
     header = spark.read.options(**options).option("inferSchema", "false").csv(str(spec.path)).schema
-    declared = {name.lower(): kind for name, kind in spec.types.items()}
+    if not header.fields:
+        raise SourceError("SOURCE_EMPTY", f"CSV source {spec.path} is empty, so it has no header row "
+                          "with column names",
+                          "write the header row and the data into the file, or remove the table from the config",
+                          spec.where)
+    if options.get("header", "").lower() == "true":
+        _check_unique_header(spark, spec, options, header)
     fields = [
-        T.StructField(f.name, _parse_type(declared.get(f.name.lower(), "string")), True)
+        T.StructField(f.name, declared.get(f.name.lower(), T.StringType()), True)
         for f in header.fields
     ]
     schema = T.StructType(fields)
@@ -71,8 +116,57 @@ def _read_csv(spark: SparkSession, spec: SourceSpec) -> Source:
     return Source(frame, schema, checks_corrupt_rows=True)
 
 
-def _parse_type(name: str) -> T.DataType:
-    return T._parse_datatype_string(name)
+def _declared_type(spec: SourceSpec, column: str) -> T.DataType:
+    """Parse the type declared for ``column`` under 'types', or raise SourceError naming it."""
+    text = spec.types[column]
+    where = spec.type_places.get(column, spec.where)
+    try:
+        dtype = T._parse_datatype_string(text)
+    except AnalysisException:  # pyspark's ParseException is an AnalysisException
+        dtype = None
+    # An empty text parses as an empty struct, which no CSV field can hold.
+    if dtype is None or dtype == T.StructType([]):
+        raise SourceError("TYPE_INVALID", f"'{text}' declared for column '{column}' is not a Spark SQL type",
+                          "use a Spark SQL type such as string, int, bigint, double, date, timestamp or "
+                          "'decimal(12,2)'", where)
+    return dtype
+
+
+def _check_unique_header(spark: SparkSession, spec: SourceSpec, options: dict[str, str],
+                         header: T.StructType) -> None:
+    """Raise SourceError if the CSV header repeats a column name.
+
+    Spark renames a repeated name by appending the column's index (name, Name -> name1, Name2),
+    so the rules would silently miss it. Only when two names end in their own index are the
+    header cells read, with header=false, to tell renamed copies from names such as q1, q2.
+    """
+    stems: dict[str, int] = {}
+    for index, column in enumerate(header.fields):
+        suffix = str(index)
+        if column.name.endswith(suffix) and len(column.name) > len(suffix):
+            stem = column.name[: -len(suffix)].lower()
+            stems[stem] = stems.get(stem, 0) + 1
+    if all(count < 2 for count in stems.values()):
+        return
+    first = spark.read.options(**options).option("header", "false").csv(str(spec.path)).first()
+    if first is None:
+        return
+    case_sensitive = spark.conf.get("spark.sql.caseSensitive", "false").lower() == "true"
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for cell in first:
+        if cell is None:
+            continue
+        name = cell if case_sensitive else cell.lower()
+        if name in seen and cell not in repeated:
+            repeated.append(cell)
+        seen.add(name)
+    if repeated:
+        names = ", ".join(f"'{name}'" for name in repeated)
+        raise SourceError("DUPLICATE_COLUMN", f"the header row of CSV source {spec.path} repeats the column "
+                          f"name(s) {names}, which Spark renames by appending the column number",
+                          "give every column a unique name in the header row; names are compared "
+                          "case-insensitively", spec.where)
 
 
 def current_version(spark: SparkSession, target: TargetSpec) -> int | None:
@@ -124,6 +218,13 @@ def path_exists(spark: SparkSession, target: TargetSpec) -> bool:
         return False
     filesystem, hadoop_path = _filesystem_path(spark, str(target.path))
     return bool(filesystem.exists(hadoop_path))
+
+
+def target_exists(spark: SparkSession, target: TargetSpec) -> bool:
+    """Return whether the target exists: a catalog table, or anything at a target path."""
+    if target.table:
+        return bool(spark.catalog.tableExists(target.table))
+    return path_exists(spark, target)
 
 
 def remove_leftovers(spark: SparkSession, target: TargetSpec) -> None:

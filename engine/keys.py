@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from engine.config.model import KeySource, Where
-from engine.errors import KeyMaterialError
+from engine.errors import EXIT_USAGE, KeyMaterialError
 
 MIN_KEY_BYTES = 32
 SUBKEY_BYTES = 32
@@ -79,6 +79,20 @@ def decode_key(text: str, origin: str) -> bytes:
 _GENERATE_HINT = "generate one with `python -m engine.keys new`"
 
 
+def looks_like_key_text(text: str) -> bool:
+    """Return whether ``text`` is hex or base64 for at least MIN_KEY_BYTES bytes.
+
+    Messages use it to leave out a value that is probably a key pasted where a path belongs.
+    """
+    compact = "".join(text.split())
+    if _HEX.fullmatch(compact):
+        return len(compact) // 2 >= MIN_KEY_BYTES
+    try:
+        return len(base64.b64decode(compact, validate=True)) >= MIN_KEY_BYTES
+    except (binascii.Error, ValueError):
+        return False
+
+
 def load_master_key(source: KeySource, environ: dict[str, str] | None = None) -> MasterKey:
     """Read the master key named by the config, from the environment or from a file."""
     environ = dict(os.environ) if environ is None else environ
@@ -91,10 +105,15 @@ def load_master_key(source: KeySource, environ: dict[str, str] | None = None) ->
             )
     else:
         origin = f"key file {source.file} (config {source.where})"
+        hint = _GENERATE_HINT
+        if looks_like_key_text(str(source.file)):
+            # Probably the key itself, pasted where its path belongs, so it is not repeated.
+            origin = f"the key file named in config {source.where} (the name looks like key material)"
+            hint = "'file' must be the path of the file containing the key, never the key itself"
         try:
             text = Path(str(source.file)).read_text(encoding="ascii")
         except FileNotFoundError:
-            raise KeyMaterialError(f"{origin} does not exist; {_GENERATE_HINT}") from None
+            raise KeyMaterialError(f"{origin} does not exist; {hint}") from None
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "it is not ASCII text"
             raise KeyMaterialError(f"{origin} cannot be read: {reason}") from None
@@ -124,7 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "new":
         text = new_key_text("hex" if args.hex else "base64")
         if args.out:
-            descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                # O_EXCL: an existing file, which may hold the key in use, is never overwritten.
+                descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                print(f"error: {args.out} already exists and is left unchanged; give a new path "
+                      "with --out, or remove the old file first", file=sys.stderr)
+                return EXIT_USAGE
+            except OSError as exc:
+                print(f"error: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
+                return EXIT_USAGE
             with os.fdopen(descriptor, "w", encoding="ascii") as handle:
                 handle.write(text + "\n")
             material = decode_key(text, args.out)

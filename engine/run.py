@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import reduce
 
 from py4j.protocol import Py4JError, Py4JJavaError
@@ -29,14 +29,17 @@ from engine.errors import ConfigError, DataRejectedError, Problem
 from engine.io import (
     CORRUPT_COLUMN,
     Source,
+    SourceError,
     current_version,
     path_exists,
     read_source,
     remove_leftovers,
     roll_back,
+    target_exists,
     write_delta,
 )
 from engine.keys import MasterKey
+from engine.techniques import TECHNIQUES
 
 log = logging.getLogger("engine.run")
 # How many line numbers a malformed-row message lists per file.
@@ -97,8 +100,7 @@ def apply_overrides(config: Config, overrides: Overrides) -> Config:
 
 def _rerooted_source(source: SourceSpec, root: str, name: str) -> SourceSpec:
     leaf = str(source.path).rstrip("/").rsplit("/", 1)[-1] if source.path else name
-    return SourceSpec(source.format, f"{root.rstrip('/')}/{leaf}", source.table, source.options,
-                      source.types, source.where)
+    return replace(source, path=f"{root.rstrip('/')}/{leaf}")
 
 
 def target_label(target: TargetSpec) -> str:
@@ -118,11 +120,43 @@ def commit_metadata(config: Config, key: MasterKey, run_id: str) -> dict[str, st
 
 
 def read_sources(spark: SparkSession, config: Config) -> dict[str, Source]:
-    return {name: read_source(spark, table.source) for name, table in config.tables.items()}
+    """Read every table's source lazily; raise ConfigError listing each source that cannot be read."""
+    sources: dict[str, Source] = {}
+    problems: list[Problem] = []
+    for name, table in config.tables.items():
+        try:
+            sources[name] = read_source(spark, table.source)
+        except SourceError as exc:
+            problems.append(Problem(code=exc.code, message=f"table '{name}': {exc}", fix=exc.fix,
+                                    file=exc.where.file, line=exc.where.line, path=exc.where.path))
+    if problems:
+        raise ConfigError(problems)
+    return sources
+
+
+def check_targets(spark: SparkSession, config: Config) -> None:
+    """Raise ConfigError for each target with mode 'error' that already exists."""
+    problems = [
+        Problem(
+            code="TARGET_EXISTS",
+            message=f"table '{name}': target {target_label(table.target)} already exists, and mode "
+            "'error' never writes to an existing target",
+            fix="remove the old target, write elsewhere ('target' or --target-root), or set "
+            "mode: overwrite or append",
+            file=table.target.where.file,
+            line=table.target.where.line,
+            path=table.target.where.path,
+        )
+        for name, table in config.tables.items()
+        if table.target.mode == "error" and target_exists(spark, table.target)
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def prepare(spark: SparkSession, config: Config, key: MasterKey) -> tuple[dict[str, Source], dict[str, TablePlan]]:
-    """Read schemas and compile; raises ConfigError when the rules do not fit the sources."""
+    """Check targets, read schemas and compile; raises ConfigError when the rules do not fit."""
+    check_targets(spark, config)
     sources = read_sources(spark, config)
     schemas = {name: source.schema for name, source in sources.items()}
     plans = compile_config(config, schemas, key)
@@ -224,12 +258,13 @@ def _check_table(source: Source, plan: TablePlan) -> tuple[int, list[Problem]]:
         if bad:
             rule = table.rule_for(check.column)
             assert rule is not None
+            rejection = TECHNIQUES[check.technique].rejection(rule)
             problems.append(
                 Problem(
-                    code="VALUE_REJECTED",
+                    code=rejection.code,
                     message=f"table '{table.name}', column '{check.column}': {bad} value(s) cannot be "
-                    f"processed by '{check.technique}' (wrong format for the rule or its domain)",
-                    fix="fix the source rows, or adjust the rule (date format, domain type)",
+                    f"processed by '{check.technique}': {rejection.message}",
+                    fix=rejection.fix,
                     file=rule.where.file,
                     line=rule.where.line,
                     path=rule.where.path,

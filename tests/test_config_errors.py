@@ -205,6 +205,42 @@ def test_inline_key_rejected_without_echo(written, secret):
     assert secret not in repr(caught.value.problems)
 
 
+# A base64 key without '/' and a hex key: both are key material, not a file or variable name.
+KEY_LIKE_NAMES = ["bxbp57qMrwcatxnYvfdSPN5cGdO4x66ALMpzSG5e9fI=", "ab" * 32]
+
+
+@pytest.mark.parametrize("secret", KEY_LIKE_NAMES)
+def test_key_in_file_field_rejected(secret):
+    text = edit("key: {env: ANON_KEY}", f"key: {{file: '{secret}'}}")
+
+    with pytest.raises(ConfigError) as caught:
+        config_from_text(text, FILE)
+
+    (problem,) = caught.value.problems
+    assert_located(problem, "KEY_INLINE", line_of(text, "key:"), "key.file")
+    assert secret not in str(caught.value)
+    assert secret not in repr(caught.value.problems)
+
+
+@pytest.mark.parametrize("secret", KEY_LIKE_NAMES)
+def test_key_in_env_field_rejected(secret):
+    text = edit("key: {env: ANON_KEY}", f"key: {{env: '{secret}'}}")
+
+    with pytest.raises(ConfigError) as caught:
+        config_from_text(text, FILE)
+
+    (problem,) = caught.value.problems
+    assert_located(problem, "KEY_INLINE", line_of(text, "key:"), "key.env")
+    assert secret not in str(caught.value)
+
+
+@pytest.mark.parametrize("path", ["/run/secrets/anon.key", "anon.key", "keys/" + "ab" * 32])
+def test_key_file_path_accepted(path):
+    config = config_from_text(edit("key: {env: ANON_KEY}", f"key: {{file: '{path}'}}"), FILE)
+
+    assert config.key.file == path
+
+
 def test_key_with_env_and_file():
     text = edit("key: {env: ANON_KEY}", "key: {env: ANON_KEY, file: /run/secrets/anon.key}")
 

@@ -93,11 +93,93 @@ def test_malformed_csv_row_exits_5_naming_file_and_line(tmp_path, with_key, spar
     assert "Grace" not in caplog.text
 
 
+def test_date_near_range_end_exits_5(tmp_path, with_key, spark, caplog):
+    # Shifted by up to 365 days, these dates could leave 0001-01-01 .. 9999-12-31.
+    rows = "id,name,city,birth\n1,Ada,Paris,1980-01-02\n2,Grace,Lyon,9999-12-25\n3,Alan,Rome,0001-01-05\n"
+    shifted = SMALL_CONFIG.replace("      city: keep\n",
+                                   "      city: keep\n      birth: {date_shift: {domain: patient, by: id}}\n")
+    config, target = _setup(tmp_path, rows=rows, config=shifted)
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 5
+    assert not target.exists()
+    assert "[VALUE_REJECTED]" in caplog.text
+    assert "rules.yaml:15: tables.people.columns.birth" in caplog.text
+    assert "table 'people', column 'birth': 2 value(s) cannot be processed by 'date_shift'" in caplog.text
+    assert "max_days (365)" in caplog.text
+    assert "9999-12-25" not in caplog.text
+    assert "0001-01-05" not in caplog.text
+    assert "Grace" not in caplog.text
+
+
 def test_draft_config_is_refused(tmp_path, with_key, caplog):
     config, target = _setup(tmp_path, config="draft: true\n" + SMALL_CONFIG)
     with caplog.at_level(logging.ERROR):
         assert main(["--config", str(config)]) == 3
     assert "CONFIG_IS_DRAFT" in caplog.text
+
+
+# Broken sources: (case, source files, config text to replace, its replacement, problem code, the
+# line whose number the message gives, text the message contains).
+SOURCE_PROBLEMS = [
+    ("missing CSV", {"people.csv": GOOD_ROWS}, "      city: keep\n",
+     "      city: keep\n  orders:\n    columns:\n      id: keep\n",
+     "SOURCE_NOT_FOUND", "  orders:", "orders.csv does not exist"),
+    ("unknown declared type", {"people.csv": GOOD_ROWS}, "  people:\n",
+     "  people:\n    source: {types: {city: decimall}}\n",
+     "TYPE_INVALID", "types:", "'decimall' declared for column 'city' is not a Spark SQL type"),
+    ("zero-byte CSV", {"people.csv": ""}, "", "", "SOURCE_EMPTY", "  people:", "people.csv is empty"),
+    ("repeated header name", {"people.csv": "id,name,city,NAME\n1,Ada,Paris,Secret\n"}, "", "",
+     "DUPLICATE_COLUMN", "  people:", "repeats the column name(s) 'NAME'"),
+]
+
+
+@pytest.mark.parametrize(
+    "files, old, new, code, line_text, message",
+    [case[1:] for case in SOURCE_PROBLEMS],
+    ids=[case[0] for case in SOURCE_PROBLEMS],
+)
+def test_unreadable_source_exits_3(tmp_path, with_key, spark, caplog, files, old, new, code, line_text,
+                                   message):
+    config, target = _setup(tmp_path, config=SMALL_CONFIG.replace(old, new) if old else SMALL_CONFIG)
+    for name, text in files.items():
+        (tmp_path / "source" / name).write_text(text)
+    lines = config.read_text().splitlines()
+    (line,) = [number for number, text in enumerate(lines, 1) if line_text in text]
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 3
+    assert f"[{code}]" in caplog.text
+    assert f"rules.yaml:{line}: " in caplog.text
+    assert message in caplog.text
+    assert "table 'people'" in caplog.text or "table 'orders'" in caplog.text
+    assert "fix: " in caplog.text
+    assert "Secret" not in caplog.text
+    assert "Traceback" not in caplog.text
+    assert not target.exists()
+
+
+def test_numbered_header_names_are_not_repeats(tmp_path, with_key, spark):
+    # Spark's renamed copies end in their column index, and so do these genuine names.
+    rows = "id,q1,q2\n1,yes,no\n"
+    numbered = SMALL_CONFIG.replace("name: {pseudonymize: {domain: patient}}", "q1: keep")
+    config, target = _setup(tmp_path, rows=rows, config=numbered.replace("city: keep", "q2: keep"))
+    assert main(["--config", str(config)]) == 0
+
+
+def test_mode_error_on_existing_target_exits_3(tmp_path, with_key, spark, caplog):
+    from delta.tables import DeltaTable
+
+    config, target = _setup(tmp_path)
+    assert main(["--config", str(config)]) == 0
+    config.write_text(config.read_text().replace("target: {path: ", "target: {mode: error, path: "))
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main(["--config", str(config)]) == 3
+    assert "[TARGET_EXISTS]" in caplog.text
+    assert "table 'people'" in caplog.text
+    assert "mode 'error'" in caplog.text
+    assert "rules.yaml:10: tables.people.target" in caplog.text
+    assert "input checks passed" not in caplog.text
+    assert DeltaTable.forPath(spark, str(target / "people")).history().count() == 1
 
 
 def test_failed_table_rolls_back_written_tables(tmp_path, with_key, spark, caplog):
@@ -167,6 +249,32 @@ def test_new_key_command_writes_a_usable_key(tmp_path):
     assert keys_main(["new", "--out", str(path)]) == 0
     assert len(decode_key(path.read_text(), "new.key")) == MIN_KEY_BYTES
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_new_key_command_keeps_existing_file(tmp_path, capsys):
+    from engine.keys import main as keys_main
+
+    path = tmp_path / "in-use.key"
+    path.write_text("the key in use\n")
+    assert keys_main(["new", "--out", str(path)]) == 2
+    assert path.read_text() == "the key in use\n"
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert "in-use.key already exists" in error
+
+
+def test_key_like_file_name_not_echoed():
+    from engine.config.model import KeySource, Where
+
+    # A base64 key with '/' passes the config check as a path, so loading must not echo it.
+    secret = "k/" + base64.b64encode(bytes(range(40))).decode()[2:]
+    assert len(decode_key(secret, "x")) >= MIN_KEY_BYTES
+    source = KeySource(env=None, file=secret, where=Where("t.yaml", 3, "key"))
+    with pytest.raises(KeyMaterialError) as error:
+        load_master_key(source)
+    assert "t.yaml:3" in str(error.value)
+    assert "does not exist" in str(error.value)
+    assert secret not in str(error.value)
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="spark-submit.sh needs bash")

@@ -825,4 +825,42 @@ def test_typed_inputs_add_no_checks(spark, master_key):
         source, master_key,
     )
 
-    assert plan.checks == []
+    # Only the range check of date_shift, which any DATE value can fail.
+    assert [check.column for check in plan.checks] == ["D"]
+
+
+# Dates at and near both ends of the range, for max_days 30: (type, format, ID, value, flagged).
+DATE_RANGE_CASES = [
+    (T.DateType(), "", "first", date(1, 1, 1), True),
+    (T.DateType(), "", "first + 29", date(1, 1, 30), True),
+    (T.DateType(), "", "first + 30", date(1, 1, 31), False),
+    (T.DateType(), "", "last - 30", date(9999, 12, 1), False),
+    (T.DateType(), "", "last - 29", date(9999, 12, 2), True),
+    (T.DateType(), "", "last", date(9999, 12, 31), True),
+    (T.DateType(), "", "null", None, False),
+    (T.TimestampType(), "", "first", datetime(1, 1, 1, 12, tzinfo=UTC), True),
+    (T.TimestampType(), "", "first + 30", datetime(1, 1, 31, tzinfo=UTC), False),
+    (T.TimestampType(), "", "last - 30", datetime(9999, 12, 1, 23, 59, tzinfo=UTC), False),
+    (T.TimestampType(), "", "last", datetime(9999, 12, 31, 23, 59, tzinfo=UTC), True),
+    (T.StringType(), "", "first", "0001-01-01", True),
+    (T.StringType(), "", "first + 30", "0001-01-31", False),
+    (T.StringType(), "", "last - 30", "9999-12-01", False),
+    (T.StringType(), "", "last - 29", "9999-12-02", True),
+    (T.StringType(), f', format: "{TS_Z}"', "last", "9999-12-31T23:59:59Z", True),
+    (T.StringType(), f', format: "{TS_Z}"', "last - 30", "9999-12-01T00:00:00Z", False),
+]
+
+
+@pytest.mark.parametrize(
+    "dtype, params, name, value, flagged",
+    DATE_RANGE_CASES,
+    ids=[f"{case[0].simpleString()}{' with time' if case[1] else ''}: {case[2]}" for case in DATE_RANGE_CASES],
+)
+def test_date_shift_flags_dates_near_range_ends(spark, master_key, dtype, params, name, value, flagged):
+    source = schema(ID=T.StringType(), D=dtype)
+    rule = f"{{date_shift: {{domain: patient, by: ID, max_days: 30{params}}}}}"
+    _, plan = compile_rules({"ID": "keep", "D": rule}, source, master_key)
+    data = frame(spark, [(name, value)], source)
+
+    expected = frame(spark, [(name, flagged)], FLAGS)
+    assert_df_equality(invalid_flags(plan, data, "D"), expected, ignore_nullable=True)

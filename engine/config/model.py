@@ -48,6 +48,8 @@ class SourceSpec:
     # Declared Spark SQL types for CSV columns; undeclared CSV columns are read as strings.
     types: dict[str, str]
     where: Where
+    # Place of each declared type in the rule file, by column name as written in 'types'.
+    type_places: dict[str, Where] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

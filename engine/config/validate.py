@@ -140,10 +140,18 @@ class _Builder:
         mapping = self.mapping(value, path, ("env", "file"))
         env = self.text(mapping, "env", path)
         file = self.text(mapping, "file", path)
-        if env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
-            # A value that is no variable name may be the key itself, so it is not echoed.
+        if env and (not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env) or _looks_like_key_text(env)):
+            # A value that is no variable name, or is hex or base64 of key length, may be the key
+            # itself, so it is not echoed.
             self.report(path + ("env",), "KEY_INLINE", "'key.env' must be the name of an environment variable",
                         "write the variable's name (e.g. ANON_KEY), never the key itself")
+            return None
+        if file and "/" not in file and "\\" not in file and _looks_like_key_text(file):
+            # Hex or base64 of key length without a path separator is the key, not a file name.
+            self.report(path + ("file",), "KEY_INLINE", "'key.file' must be the path of a key file, but "
+                        "this value looks like the key itself",
+                        "write the path of the file containing the key (e.g. /run/secrets/anon.key), "
+                        "never the key itself")
             return None
         if bool(env) == bool(file):
             self.report(path, "KEY_SOURCE", "'key' needs exactly one of 'env' or 'file'",
@@ -158,12 +166,14 @@ class _Builder:
         for key, option in self.mapping(mapping.get("options"), path + ("options",), None).items():
             options[key] = str(option).lower() if isinstance(option, bool) else str(option)
         types = dict(base.types) if base else {}
+        type_places = dict(base.type_places) if base else {}
         declared = mapping.get("types") or {}
         if not isinstance(declared, dict):
             self.report(path + ("types",), "WRONG_TYPE", "'types' must map column names to Spark SQL types",
                         "e.g. types: {AGE: int, AMOUNT: 'decimal(12,2)'}")
             declared = {}
         types.update({str(k): str(v) for k, v in declared.items()})
+        type_places.update({str(k): self.where(path + ("types", str(k))) for k in declared})
         spec_path = self.text(mapping, "path", path)
         spec_table = self.text(mapping, "table", path)
         database = self.text(mapping, "database", path)
@@ -173,7 +183,7 @@ class _Builder:
             spec_table = database
         where = self.where(path)
         return SourceSpec(format=fmt or "csv", path=spec_path, table=spec_table, options=options,
-                          types=types, where=where)
+                          types=types, where=where, type_places=type_places)
 
     def _resolve_source(self, fmt: str, base: SourceSpec, path: str | None, table_name: str | None,
                         database: str | None, table: str) -> tuple[str | None, str | None]:
@@ -312,6 +322,13 @@ class _Builder:
             self.report(param_path + ("domain",), "UNKNOWN_DOMAIN", f"domain '{domain}' is not declared",
                         _suggest(domain, tuple(domains)) + f" (or declare it under 'domains:')")
         return Rule(column=column, technique=technique, params=dict(params), where=self.where(path))
+
+
+def _looks_like_key_text(text: str) -> bool:
+    # engine.keys imports engine.config, so importing it at module level would be circular.
+    from engine.keys import looks_like_key_text
+
+    return looks_like_key_text(text)
 
 
 def _is_absolute(path: str) -> bool:

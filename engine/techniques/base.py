@@ -108,6 +108,11 @@ class Technique:
         """Return a boolean Column, true on rows the rule cannot process, or None if none exist."""
         return None
 
+    def rejection(self, rule: Rule) -> Finding:
+        """Describe the values ``invalid`` flags, and the fix, for the pre-write check's message."""
+        return Finding("VALUE_REJECTED", "wrong format for the rule or its domain",
+                       "fix the source rows, or adjust the rule (date format, domain type)")
+
 
 def _unknown_param(technique: Technique, name: str) -> Finding:
     names = [param.name for param in technique.params]

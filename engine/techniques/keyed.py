@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import operator
+from functools import reduce
 from typing import Any
 
 from pyspark.sql import Column
@@ -13,7 +15,7 @@ from engine.canonical import NUMERIC_TYPES, canonical_text, encode_tuple
 from engine.config.model import Domain, Rule
 from engine.pseudonym import INTEGER_BITS, hmac_sha256_hex, integer_bits_for, pseudonym
 from engine.techniques.base import BuildContext, Finding, Param, Technique
-from engine.techniques.temporal import DEFAULT_DATE_FORMAT, check_temporal, read_temporal
+from engine.techniques.temporal import DEFAULT_DATE_FORMAT, check_temporal, near_range_end, read_temporal
 
 PSEUDONYMIZE = "pseudonymize"
 DATE_SHIFT = "date_shift"
@@ -153,13 +155,25 @@ class DateShift(Technique):
             return view.restore(F.date_add(view.value, offset))
         return view.restore(F.timestamp_add("DAY", offset, view.value))
 
-    def invalid(self, value: Column, field: T.StructField, rule: Rule, ctx: BuildContext) -> Column | None:
+    def invalid(self, value: Column, field: T.StructField, rule: Rule, ctx: BuildContext) -> Column:
         view = read_temporal(value, field.dataType, str(self.param(rule, "format")))
         _, key_invalid = self.offset_days(rule, ctx)
-        flags = [flag for flag in (view.invalid, key_invalid) if flag is not None]
-        if not flags:
-            return None
-        return flags[0] if len(flags) == 1 else flags[0] | flags[1]
+        # Any date that some offset could move out of range is flagged, whatever this entity's
+        # offset is, so which rows are rejected reveals nothing about the offsets.
+        flags = [near_range_end(view, int(self.param(rule, "max_days")))]
+        flags += [flag for flag in (view.invalid, key_invalid) if flag is not None]
+        return reduce(operator.or_, flags)
+
+    def rejection(self, rule: Rule) -> Finding:
+        max_days = int(self.param(rule, "max_days"))
+        return Finding(
+            "VALUE_REJECTED",
+            "text not in the rule's date format, a 'by' key that the domain cannot read, or a date "
+            f"less than max_days ({max_days}) days from 0001-01-01 or 9999-12-31, which the shift "
+            "could move out of the date range that readers other than Spark support",
+            "fix those source rows (e.g. replace placeholder dates such as 9999-12-31 with NULL), "
+            "or adjust 'format' or the domain type",
+        )
 
 
 def _missing_input(name: str, param: str, ctx: BuildContext) -> Finding:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -13,6 +14,10 @@ from engine.techniques.base import Finding
 
 DEFAULT_DATE_FORMAT = "yyyy-MM-dd"
 TEMPORAL_TYPES = (T.DateType, T.TimestampType, T.TimestampNTZType)
+# The range Spark documents for DATE and TIMESTAMP. Spark computes dates past it, but other
+# readers may fail on them: Python's datetime, for one, stops at year 9999.
+FIRST_DATE = date(1, 1, 1)
+LAST_DATE = date(9999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -49,3 +54,15 @@ def check_temporal(dtype: T.DataType, technique: str) -> list[Finding]:
             "use a rule made for this type, or convert it with an sql rule",
         )
     ]
+
+
+def near_range_end(view: Temporal, margin_days: int) -> Column:
+    """Return a flag, true where the day is less than ``margin_days`` from FIRST_DATE or LAST_DATE.
+
+    Days outside that range are flagged too, and NULL gives false.
+    """
+    day = view.value if view.is_date else F.to_date(view.value)
+    # ISO text, because py4j sends a date through strftime, which writes year 1 without zeros.
+    first = F.lit((FIRST_DATE + timedelta(days=margin_days)).isoformat()).cast("date")
+    last = F.lit((LAST_DATE - timedelta(days=margin_days)).isoformat()).cast("date")
+    return F.coalesce((day < first) | (day > last), F.lit(False))
