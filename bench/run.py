@@ -19,7 +19,8 @@ then times these variants one after the other in the same Spark session:
     ``hmac.new(...).hexdigest()`` per value; every other column is copied unchanged.
 ``engine_pseudonymize``
     (d) the engine's own pseudonymize expressions on the same columns as (c), with no checks:
-    (c) and (d) do the same work, so their ratio is the cost of Python against built-ins.
+    (c) and (d) do the same work, so their ratio is the cost of Python against the engine's
+    JVM-side expressions.
 
 Before the first timed variant, every variant runs once on 2,000 rows so that JVM start,
 class loading and Python worker start are not counted. Each variant writes to a fresh folder.
@@ -58,6 +59,7 @@ from pyspark.sql import types as T  # noqa: E402
 
 import engine.run as engine_run  # noqa: E402
 from bench.datagen import TABLE_NAMES, generate, table_path, table_sizes  # noqa: E402
+import engine.jvm  # noqa: E402
 from engine.canonical import INTEGRAL_TYPES  # noqa: E402
 from engine.compile import compile_table  # noqa: E402
 from engine.config import Config, Domain, load_config  # noqa: E402
@@ -99,6 +101,7 @@ def machine_description(spark: SparkSession) -> dict[str, Any]:
         "driver_max_heap_mib": round(int(runtime.maxMemory()) / MIB),
         "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
         "adaptive_execution": spark.conf.get("spark.sql.adaptive.enabled"),
+        "hmac": "engine JVM function" if engine.jvm.ready() else "Spark built-ins",
     }
 
 

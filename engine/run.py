@@ -174,7 +174,7 @@ def _analyze(source: Source, plan: TablePlan) -> list[Problem]:
     Delta would silently leave out of the table.
     """
     problems = []
-    # sql rules first, each on the bare source: one bad expression must not hide the others.
+    # Each sql rule is resolved alone on the bare source, so one bad expression hides no other.
     for sql in plan.sql_columns:
         problems.extend(_analyze_column(source.data, plan, sql.column, sql.expression))
     if problems:
@@ -364,7 +364,7 @@ def _corrupt_lines(source: Source) -> dict[str, list[int]]:
 
 def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan],
                       counts: dict[str, int]) -> list[Problem]:
-    """Find pseudonyms that stand for two or more distinct values in one key domain.
+    """Find pseudonyms shared by two or more distinct values of one key domain.
 
     A domain is skipped when the birthday bound makes a collision negligible for the rows it
     could hold (``collision_bound``). The others go through one aggregation job: each table is
@@ -420,7 +420,7 @@ def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan],
 def _collision_problem(domain: str, shared: int, where: Where | None) -> Problem:
     return Problem(
         code="PSEUDONYM_COLLISION",
-        message=f"domain '{domain}': {shared} pseudonym(s) each stand for two or more distinct "
+        message=f"domain '{domain}': {shared} pseudonym(s) are shared by two or more distinct "
         "values, so joins would merge different entities",
         fix="raise 'bits' for this domain (or use a wider column type)",
         file=where.file if where else "",
