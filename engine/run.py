@@ -378,13 +378,17 @@ def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan],
             rows_per_domain[pair.domain] = rows_per_domain.get(pair.domain, 0) + counts[name]
             bits_per_domain[pair.domain] = min(pair.bits, bits_per_domain.get(pair.domain, pair.bits))
     checked = []
+    skipped: dict[str, float] = {}
     for domain, rows in sorted(rows_per_domain.items()):
         bound = collision_bound(rows, bits_per_domain[domain])
         if bound < NEGLIGIBLE_COLLISION:
-            log.info("domain %s: collision check skipped, %d-bit pseudonyms for at most %d values "
-                     "collide with probability below %.0e", domain, bits_per_domain[domain], rows, bound)
+            skipped[domain] = bound
         else:
             checked.append(domain)
+    if skipped:
+        log.info("collision check skipped for %d domain(s) whose collision chance is below %.0e "
+                 "(largest %.0e): %s", len(skipped), NEGLIGIBLE_COLLISION, max(skipped.values()),
+                 ", ".join(skipped))
     frames = []
     for name, plan in plans.items():
         pairs = [pair for pair in plan.key_pairs if pair.domain in checked]

@@ -356,7 +356,8 @@ def test_collision_check_skips_wide_domains(tmp_path, with_key, caplog):
     config, _ = _setup(tmp_path, rows=MANY_IDS, config=SMALL_CONFIG.replace("patient: {}", "patient: {bits: 128}"))
     with caplog.at_level(logging.INFO):
         assert main(["--config", str(config)]) == 0
-    assert "domain patient: collision check skipped" in caplog.text
+    assert "collision check skipped for 1 domain(s)" in caplog.text
+    assert "): patient" in caplog.text
 
 
 def test_failing_sql_rule_stops_before_writing_and_quotes_no_value(tmp_path, with_key, caplog):
