@@ -12,8 +12,11 @@ Spark's ``noop`` sink instead, which writes nothing:
 ``copy``, ``copy_noop``
     the three columns unchanged.
 ``hmac``, ``hmac_noop``
-    ``engine.pseudonym.hmac_sha256_hex`` with a fixed 32-byte key on each column: the HMAC core
-    alone, with the padded keys as binary literals.
+    ``engine.pseudonym.hmac_sha256_hex`` in its Spark built-in form (sha2, concat, unhex) with a
+    fixed 32-byte key on each column: the HMAC core alone, with the padded keys as literals.
+``hmac_java``, ``hmac_java_noop``
+    the same HMAC through the engine's JVM function (engine/java), which the engine uses
+    whenever the session has it.
 ``rule_plain``
     the engine's pseudonymize rule, compiled by ``engine.compile.compile_table``, in a domain
     with ``normalize: none`` and ``trim: false``: the HMAC core as the engine runs it (keys
@@ -22,9 +25,6 @@ Spark's ``noop`` sink instead, which writes nothing:
     the same rule in a default domain, which adds Unicode NFC and whitespace trimming.
 ``pandas_udf``
     a pandas UDF calling ``hmac.new(key, value, hashlib.sha256).hexdigest()`` per value.
-``hmac_java`` (not run unless named in ``--variants``; needs ``javac``)
-    a Java UDF that keeps one ``javax.crypto.Mac`` per task thread, compiled from the source in
-    JAVA_UDF_SOURCE at start-up: what a JVM implementation of the HMAC core would cost.
 
 Every variant first runs once on 20,000 rows so that JVM start and code generation are not
 counted. The printed table gives seconds, rows per second and the ratio to ``copy``.
@@ -38,7 +38,6 @@ import hmac
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,12 +55,14 @@ from bench.run import BENCH_KEY_MATERIAL, machine_description, source_state  # n
 from engine.compile import compile_table  # noqa: E402
 from engine.config import config_from_text  # noqa: E402
 from engine.keys import MasterKey, fingerprint  # noqa: E402
+import engine.jvm  # noqa: E402
 from engine.pseudonym import hmac_sha256_hex  # noqa: E402
 from engine.session import get_session  # noqa: E402
 
 COLUMNS = ("email", "name", "reference")
-DEFAULT_VARIANTS = ("copy", "copy_noop", "hmac", "hmac_noop", "rule_plain", "rule", "pandas_udf")
-VARIANTS = DEFAULT_VARIANTS + ("hmac_java",)
+DEFAULT_VARIANTS = ("copy", "copy_noop", "hmac", "hmac_noop", "hmac_java", "hmac_java_noop", "rule_plain",
+                    "rule", "pandas_udf")
+VARIANTS = DEFAULT_VARIANTS
 WARM_UP_ROWS = 20_000
 ROWS_PER_FILE = 1_000_000
 # The fixed 32-byte key of the ``hmac``, ``pandas_udf`` and ``hmac_java`` variants. It protects nothing.
@@ -86,63 +87,6 @@ tables:
 """
 
 
-JAVA_UDF_CLASS = "anonbench.HmacSha256Hex"
-JAVA_UDF_SOURCE = """
-package anonbench;
-
-import java.nio.charset.StandardCharsets;
-import java.security.GeneralSecurityException;
-import java.util.Arrays;
-import javax.crypto.Mac;
-import javax.crypto.spec.SecretKeySpec;
-import org.apache.spark.sql.api.java.UDF2;
-
-/** HMAC-SHA256 of a string (UTF-8) as 64 lower-case hex digits; one Mac per task thread. */
-public final class HmacSha256Hex implements UDF2<byte[], String, String> {
-  private static final char[] HEX = "0123456789abcdef".toCharArray();
-  private static final ThreadLocal<Mac> MAC = new ThreadLocal<>();
-  private static final ThreadLocal<byte[]> KEY = new ThreadLocal<>();
-
-  @Override
-  public String call(byte[] key, String value) throws GeneralSecurityException {
-    if (value == null) {
-      return null;
-    }
-    Mac mac = MAC.get();
-    if (mac == null || !Arrays.equals(KEY.get(), key)) {
-      mac = Mac.getInstance("HmacSHA256");
-      mac.init(new SecretKeySpec(key, "HmacSHA256"));
-      MAC.set(mac);
-      KEY.set(key.clone());
-    }
-    byte[] digest = mac.doFinal(value.getBytes(StandardCharsets.UTF_8));
-    char[] text = new char[digest.length * 2];
-    for (int i = 0; i < digest.length; i++) {
-      text[2 * i] = HEX[(digest[i] >> 4) & 0xf];
-      text[2 * i + 1] = HEX[digest[i] & 0xf];
-    }
-    return new String(text);
-  }
-}
-"""
-
-
-def build_java_udf(work_root: str) -> str:
-    """Compile JAVA_UDF_SOURCE against PySpark's jars and return the path of the jar."""
-    import pyspark
-
-    folder = os.path.join(work_root, "java-udf")
-    source = os.path.join(folder, "anonbench", "HmacSha256Hex.java")
-    os.makedirs(os.path.dirname(source), exist_ok=True)
-    with open(source, "w", encoding="utf-8") as handle:
-        handle.write(JAVA_UDF_SOURCE)
-    classpath = os.path.join(os.path.dirname(pyspark.__file__), "jars", "*")
-    subprocess.run(["javac", "--release", "17", "-cp", classpath, "-d", folder, source], check=True)
-    jar = os.path.join(folder, "hmac-udf.jar")
-    subprocess.run(["jar", "cf", jar, "-C", folder, "anonbench"], check=True)
-    return jar
-
-
 def build_table(spark: SparkSession, rows: int) -> DataFrame:
     """Return ``rows`` rows of three text columns computed from the row number only."""
     n = F.col("id")
@@ -155,7 +99,7 @@ def build_table(spark: SparkSession, rows: int) -> DataFrame:
 
 
 def hmac_columns(frame: DataFrame, key: MasterKey) -> DataFrame:
-    return frame.select(*[hmac_sha256_hex(HMAC_KEY, F.col(name)).alias(name) for name in COLUMNS])
+    return frame.select(*[hmac_sha256_hex(HMAC_KEY, F.col(name), jvm=False).alias(name) for name in COLUMNS])
 
 
 def rule_columns(table: str) -> Callable[[DataFrame, MasterKey], DataFrame]:
@@ -182,9 +126,7 @@ def pandas_columns(frame: DataFrame, key: MasterKey) -> DataFrame:
 
 
 def java_udf_columns(frame: DataFrame, key: MasterKey) -> DataFrame:
-    return frame.select(*[
-        F.call_function("anon_hmac_sha256_hex", F.lit(HMAC_KEY), F.col(name)).alias(name) for name in COLUMNS
-    ])
+    return frame.select(*[hmac_sha256_hex(HMAC_KEY, F.col(name), jvm=True).alias(name) for name in COLUMNS])
 
 
 TRANSFORMS: dict[str, Callable[[DataFrame, MasterKey], DataFrame]] = {
@@ -237,12 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     work_root = args.work or tempfile.mkdtemp(prefix="anon-hmac-bench-")
     options = {"spark.driver.memory": args.driver_memory, "spark.ui.enabled": "false"}
-    if "hmac_java" in args.variant_list:
-        options["spark.jars"] = build_java_udf(work_root)
     spark = get_session("anon-engine hmac benchmark", master=args.master, extra=options)
     spark.sparkContext.setLogLevel("ERROR")
-    if "hmac_java" in args.variant_list:
-        spark.udf.registerJavaFunction("anon_hmac_sha256_hex", JAVA_UDF_CLASS, "string")
+    if any(name.startswith("hmac_java") for name in args.variant_list) and not engine.jvm.ready():
+        raise SystemExit("the engine's HMAC jar is missing (no javac?): run python -m engine.jvm")
     key = MasterKey(BENCH_KEY_MATERIAL, fingerprint(BENCH_KEY_MATERIAL))
     document: dict[str, Any] = {
         "command": " ".join(["python", "bench/hmac_bench.py", *(argv if argv is not None else sys.argv[1:])]),

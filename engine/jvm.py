@@ -1,8 +1,9 @@
-"""The engine's JVM function: HMAC-SHA256 in one call, compiled from engine/java with javac.
+"""The engine's JVM functions: HMAC-SHA256 in one call, compiled from engine/java with javac.
 
-The function gives the same text as the built-in form in engine.pseudonym (sha2, concat, unhex)
-at about a quarter of its cost. Where the jar is missing (no javac, a cluster without the
-library), the engine falls back to the built-ins: the pseudonyms are the same, only slower.
+One function returns the hex text, the other the first 64 bits as a BIGINT. Both give what the
+built-in form in engine.pseudonym (sha2, concat, unhex, conv) gives, at a fraction of its cost.
+Where the jar is missing (no javac, a cluster without the library), the engine falls back to
+the built-ins: the pseudonyms are the same, only slower.
 
     python -m engine.jvm        # builds build/anon-engine-jvm.jar if needed and prints its path
 """
@@ -25,8 +26,13 @@ from pyspark.sql import types as T
 log = logging.getLogger("engine.jvm")
 
 SOURCE_ROOT = Path(__file__).parent / "java"
-CLASS_NAME = "org.anonengine.spark.HmacSha256Hex"
 FUNCTION = "anon_hmac_sha256_hex"
+LONG_FUNCTION = "anon_hmac_sha256_long"
+# Function name -> (Java class, Spark return type).
+FUNCTIONS = {
+    FUNCTION: ("org.anonengine.spark.HmacSha256Hex", T.StringType()),
+    LONG_FUNCTION: ("org.anonengine.spark.HmacSha256Long", T.LongType()),
+}
 # Where the jar is built and looked for; "off" makes sessions and spark-submit.sh leave it out.
 JAR_ENV = "ANON_JVM_JAR"
 JAR_OFF = "off"
@@ -89,19 +95,23 @@ def build(jar: Path | None = None) -> Path | None:
 
 
 def register(spark: SparkSession) -> bool:
-    """Register the HMAC function in ``spark`` if its class is on the classpath; tell whether it is."""
-    try:
-        spark.udf.registerJavaFunction(FUNCTION, CLASS_NAME, T.StringType())
-    except PySparkException:
-        log.info("%s is not on the classpath: HMAC uses Spark built-ins (slower, same output)", CLASS_NAME)
-        return False
+    """Register the HMAC functions in ``spark`` if their classes are on the classpath.
+
+    Returns whether they are. Without the jar nothing is registered and plans use built-ins.
+    """
+    for name, (class_name, return_type) in FUNCTIONS.items():
+        try:
+            spark.udf.registerJavaFunction(name, class_name, return_type)
+        except PySparkException:
+            log.info("%s is not on the classpath: HMAC uses Spark built-ins (slower, same output)", class_name)
+            return False
     return True
 
 
 def ready() -> bool:
-    """Tell whether the active session has the HMAC function, so that plans may call it."""
+    """Tell whether the active session has the HMAC functions, so that plans may call them."""
     spark = SparkSession.getActiveSession()
-    return spark is not None and spark.catalog.functionExists(FUNCTION)
+    return spark is not None and all(spark.catalog.functionExists(name) for name in FUNCTIONS)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from engine.errors import EXIT_FAILURE, EXIT_INVALID_CONFIG, EXIT_USAGE, AnonymizationError, ConfigError, Problem
+from engine.errors import EXIT_FAILURE, EXIT_USAGE, AnonymizationError, ConfigError, Problem
 
 log = logging.getLogger("anonymize")
 

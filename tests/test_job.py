@@ -15,7 +15,7 @@ import pytest
 from engine.keys import MIN_KEY_BYTES, decode_key, fingerprint, load_master_key
 from engine.errors import KeyMaterialError
 from jobs.anonymize import main
-from tests.conftest import REPO, SYNTHEA, TEST_KEY, key_source
+from tests.conftest import REPO, TEST_KEY, key_source
 
 SMALL_CONFIG = """
 version: 1

@@ -16,7 +16,7 @@ from engine.canonical import canonical_integer, canonical_text, encode_tuple
 from engine.compile import compile_table
 from engine.config import config_from_text
 from engine.config.model import Domain
-from engine.pseudonym import hmac_sha256_hex
+from engine.pseudonym import hmac_sha256_hex, hmac_sha256_long
 
 # RFC 4231, section 4: (key, data, HMAC-SHA-256). Case 5 lists only the first 128 bits.
 RFC_4231 = [
@@ -87,9 +87,24 @@ def test_hmac_matches_python_hmac_on_random_text(spark, jvm):
 
 
 @FORMS
+def test_hmac_first_64_bits_match_python_hmac(spark, jvm):
+    key = bytes(random.Random(8).getrandbits(8) for _ in range(32))
+    texts = _random_texts(2000, seed=12)
+    expected = [
+        (i, int.from_bytes(hmac.new(key, t.encode("utf-8"), hashlib.sha256).digest()[:8], "big", signed=True))
+        for i, t in enumerate(texts)
+    ]
+    frame = spark.createDataFrame(list(enumerate(texts)), "id int, text string")
+    actual = frame.select("id", hmac_sha256_long(key, F.col("text"), jvm=jvm).alias("n"))
+    assert_df_equality(actual, spark.createDataFrame(expected, "id int, n bigint"),
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+@FORMS
 def test_hmac_of_null_is_null(spark, jvm):
     frame = spark.createDataFrame([(None,)], "text string")
     assert frame.select(hmac_sha256_hex(b"k" * 32, F.col("text"), jvm=jvm)).first()[0] is None
+    assert frame.select(hmac_sha256_long(b"k" * 32, F.col("text"), jvm=jvm)).first()[0] is None
 
 
 CONFIG = """

@@ -320,7 +320,7 @@ class _Builder:
         domain = params.get("domain")
         if isinstance(domain, str) and domain not in domains:
             self.report(param_path + ("domain",), "UNKNOWN_DOMAIN", f"domain '{domain}' is not declared",
-                        _suggest(domain, tuple(domains)) + f" (or declare it under 'domains:')")
+                        _suggest(domain, tuple(domains)) + " (or declare it under 'domains:')")
         return Rule(column=column, technique=technique, params=dict(params), where=self.where(path))
 
 

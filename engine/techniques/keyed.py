@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 
 from engine.canonical import NUMERIC_TYPES, canonical_text, encode_tuple
 from engine.config.model import Domain, Rule
-from engine.pseudonym import INTEGER_BITS, hmac_sha256_hex, integer_bits_for, pseudonym
+from engine.pseudonym import INTEGER_BITS, hmac_sha256_long, integer_bits_for, pseudonym
 from engine.techniques.base import BuildContext, Finding, Param, Technique
 from engine.techniques.temporal import DEFAULT_DATE_FORMAT, check_temporal, near_range_end, read_temporal
 
@@ -140,9 +140,10 @@ class DateShift(Technique):
         """Return the entity's shift in days, in [-max_days, -1] or [1, max_days]."""
         domain = ctx.domains[str(rule.params["domain"])]
         encoded, invalid = canonical_inputs([str(rule.params["by"])], domain, ctx)
-        digest = hmac_sha256_hex(ctx.hmac_key(DATE_SHIFT, domain.name), encoded)
+        first_64_bits = hmac_sha256_long(ctx.hmac_key(DATE_SHIFT, domain.name), encoded)
         span = int(self.param(rule, "max_days"))
-        draw = F.pmod(F.conv(F.substring(digest, 1, 8), 16, 10).cast("bigint"), F.lit(2 * span))
+        # The first 32 bits of the HMAC as an unsigned number, as the first 8 hex digits read.
+        draw = F.pmod(F.shiftrightunsigned(first_64_bits, 32), F.lit(2 * span))
         # Zero is left out so that no entity keeps its true dates.
         offset = F.when(draw < span, -(draw + 1)).otherwise(draw - span + 1).cast("int")
         return offset, invalid
