@@ -33,7 +33,8 @@ FUNCTIONS = {
     FUNCTION: ("org.anonengine.spark.HmacSha256Hex", T.StringType()),
     LONG_FUNCTION: ("org.anonengine.spark.HmacSha256Long", T.LongType()),
 }
-# Where the jar is built and looked for; "off" makes sessions and spark-submit.sh leave it out.
+# Environment variable with the jar's path. The value "off" makes sessions and spark-submit.sh
+# leave the jar out.
 JAR_ENV = "ANON_JVM_JAR"
 JAR_OFF = "off"
 

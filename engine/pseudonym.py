@@ -5,8 +5,8 @@ K fixed per domain, both padded keys are constant 64-byte binary literals, so th
 two ``sha2`` calls and two ``concat`` calls: built-ins that Spark runs in generated code, with no
 row sent to Python.
 
-Where the session has the engine's JVM function (engine.jvm), the same HMAC is one call of it
-instead, at about a quarter of the cost; both forms give the same text.
+Where the session has the engine's JVM functions (engine.jvm), the same HMAC is one call of
+them instead, at about half the CPU cost; both forms give the same result.
 
 In production the padded keys are not literals: they are columns of a one-row key table that
 ``engine.compile.KeyRing`` broadcasts and cross-joins, so plans name a column where a literal
@@ -65,8 +65,8 @@ def hmac_sha256_long(key: bytes | PaddedKeyColumns, message: Column, jvm: bool |
     """Return the first 64 bits of HMAC-SHA256 of ``message``, big-endian, as a signed BIGINT.
 
     Same arguments as ``hmac_sha256_hex``. The built-in form reads the first 16 hex digits with
-    conv(); the JVM function returns the number directly, which halves the cost of an integer
-    pseudonym.
+    conv(). The JVM function returns the number directly, because conv() cost as much as the
+    HMAC itself.
     """
     if _use_jvm(jvm):
         inner_key, outer_key = _key_columns(key)
