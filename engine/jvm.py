@@ -83,16 +83,26 @@ def build(jar: Path | None = None) -> Path | None:
         if compiled.returncode != 0:
             log.warning("javac failed, so HMAC uses Spark built-ins: %s", compiled.stderr.strip()[:500])
             return None
-        jar.parent.mkdir(parents=True, exist_ok=True)
-        # Written under a temporary name and renamed: two runs may build at the same time.
-        handle, partial = tempfile.mkstemp(dir=jar.parent, suffix=".jar.part")
-        os.close(handle)
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
-            for path in sorted(Path(classes).rglob("*.class")):
-                archive.write(path, path.relative_to(classes).as_posix())
-        os.replace(partial, jar)
+        try:
+            _write_jar(Path(classes), jar)
+        except OSError as exc:
+            # An installed package may sit in a read-only folder: set ANON_JVM_JAR to a writable path.
+            log.warning("cannot write %s (%s), so HMAC uses Spark built-ins; set %s to a writable path",
+                        jar, exc.strerror or type(exc).__name__, JAR_ENV)
+            return None
     return jar
+
+
+def _write_jar(classes: Path, jar: Path) -> None:
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    # Written under a temporary name and renamed, because two runs may build at the same time.
+    handle, partial = tempfile.mkstemp(dir=jar.parent, suffix=".jar.part")
+    os.close(handle)
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+        for path in sorted(classes.rglob("*.class")):
+            archive.write(path, path.relative_to(classes).as_posix())
+    os.replace(partial, jar)
 
 
 def register(spark: SparkSession) -> bool:
