@@ -369,3 +369,13 @@ def test_failing_sql_rule_stops_before_writing_and_quotes_no_value(tmp_path, wit
     assert "rules.yaml:14: tables.people.columns.city" in caplog.text
     assert "Paris" not in caplog.text and "Lyon" not in caplog.text
     assert not target.exists()
+
+
+def test_fingerprint_command_does_not_echo_a_typed_key(capsys):
+    from engine.keys import main as keys_main
+
+    typed = TEST_KEY.hex()
+    assert keys_main(["fingerprint", "--env", typed]) == 2
+    captured = capsys.readouterr()
+    assert typed not in captured.err + captured.out
+    assert "looks like key material" in captured.err
