@@ -302,6 +302,12 @@ def test_spark_submit_script_returns_the_job_exit_code(tmp_path):
         # In local mode the executor is the driver process, whose environment holds the key.
         ("reflect('java.lang.System', 'getenv', 'ANON_KEY')", "SQL_FORBIDDEN"),
         ("upper(system.builtin.java_method('java.lang.System', 'getenv', 'ANON_KEY'))", "SQL_FORBIDDEN"),
+        # Spellings the name check misses, caught in the resolved expression tree.
+        ("IDENTIFIER('java_method')('java.lang.System', 'getenv', 'ANON_KEY')", "SQL_FORBIDDEN"),
+        ("java_method/**/('java.lang.System', 'getenv', 'ANON_KEY')", "SQL_FORBIDDEN"),
+        # A subquery can read any file, the key file included.
+        ("(SELECT max(value) FROM text.`/etc/hostname`)", "SQL_FORBIDDEN"),
+        ("upper(city || (SELECT 'x'))", "SQL_FORBIDDEN"),
     ],
 )
 def test_bad_sql_rule_is_a_config_error(tmp_path, with_key, spark, caplog, expression, code):

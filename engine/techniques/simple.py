@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from pyspark.errors import PySparkException
-from pyspark.sql import Column
+from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -83,6 +83,41 @@ _OUTSIDE_CALL = re.compile(
 )
 
 
+# Resolved expression classes that reach outside the row: a subquery can read any table or
+# file (the key file among them), and reflection calls any static Java method.
+_OUTSIDE_CLASSES = {
+    "org.apache.spark.sql.catalyst.expressions.SubqueryExpression": "a subquery",
+    "org.apache.spark.sql.catalyst.expressions.CallMethodViaReflection": "a Java method call",
+}
+
+
+def _outside_reach(expression: Column, schema: T.StructType) -> str | None:
+    """Resolve ``expression`` on an empty frame of ``schema``; name the first outside reach in it.
+
+    The spelling check above misses IDENTIFIER('java_method')(...) or a comment before the
+    parenthesis, so the resolved expression tree is checked as well. An expression that does
+    not resolve is left for the analysis step, which reports it with its message.
+    """
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        return None
+    try:
+        analyzed = spark.createDataFrame([], schema).select(expression)._jdf.queryExecution().analyzed()
+    except PySparkException:
+        return None
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - the expression tree is only reachable through py4j
+    classes = {jvm.java.lang.Class.forName(name): label for name, label in _OUTSIDE_CLASSES.items()}
+    pending = [analyzed.expressions().apply(i) for i in range(analyzed.expressions().size())]
+    while pending:
+        node = pending.pop()
+        for java_class, label in classes.items():
+            if java_class.isInstance(node):
+                return label
+        children = node.children()
+        pending.extend(children.apply(i) for i in range(children.size()))
+    return None
+
+
 class Sql(Technique):
     name = "sql"
     summary = "any Spark SQL expression over the source columns (the escape hatch)"
@@ -107,13 +142,24 @@ class Sql(Technique):
             ]
         # Parsing needs the JVM but no data; analysis errors surface when the plan is built.
         try:
-            F.expr(str(rule.params["expr"]))
+            expression = F.expr(str(rule.params["expr"]))
         except PySparkException as exc:
             return [
                 Finding(
                     "SQL_INVALID",
                     f"the sql expression does not parse ({type(exc).__name__})",
                     "check the expression in a notebook with spark.sql('SELECT ...')",
+                    "expr",
+                )
+            ]
+        reached = _outside_reach(expression, ctx.schema)
+        if reached:
+            return [
+                Finding(
+                    "SQL_FORBIDDEN",
+                    f"the sql expression contains {reached}, which can read outside the row (files, "
+                    "tables, Java methods) and so copy key material into the output",
+                    "use built-in functions on the source columns only",
                     "expr",
                 )
             ]
