@@ -19,6 +19,7 @@ from engine.errors import ConfigError, Problem
 from engine.keys import MasterKey
 from engine.pseudonym import output_bits, padded_keys
 from engine.techniques import TECHNIQUES, BuildContext
+from engine.techniques.base import column_ref
 from engine.techniques.keyed import Pseudonymize
 from engine.techniques.simple import Sql
 
@@ -220,7 +221,7 @@ def compile_table(table: TableConfig, schema: T.StructType, config: Config, key:
         rule = table.rule_for(source_field.name)
         assert rule is not None, "check_schemas() runs first and reports columns without rules"
         technique = TECHNIQUES[rule.technique]
-        value = F.col(source_field.name)
+        value = column_ref(source_field.name)
         expression = technique.build(value, source_field, rule, ctx)
         invalid = technique.invalid(value, source_field, rule, ctx)
         if invalid is not None:

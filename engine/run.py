@@ -238,17 +238,20 @@ def _check_table(source: Source, plan: TablePlan) -> tuple[int, list[Problem]]:
         every_column = [F.col(f"`{f.name}`") for f in source.schema.fields]
         aggregates.append(F.max(F.xxhash64(*every_column)).alias("_all_columns"))
     # sql rules run here once too: an expression that fails on some row (an ANSI cast, say)
-    # then stops the run before any table is written.
+    # then stops the run before any table is written. They are projected before the aggregation,
+    # which would reject a nondeterministic expression such as uuid() inside count().
+    frame = source.frame
     for index, sql in enumerate(plan.sql_columns):
-        aggregates.append(F.count(sql.expression).alias(f"sql_{index}"))
+        frame = frame.withColumn(f"{sql.hidden}_check", sql.expression)
+        aggregates.append(F.count(f"{sql.hidden}_check").alias(f"sql_{index}"))
     try:
-        result = source.frame.agg(*aggregates).first()
+        result = frame.agg(*aggregates).first()
     except (PySparkException, Py4JJavaError) as exc:
         if not plan.sql_columns:
             raise
         # Spark's trace can quote the row, so it is only logged at DEBUG (the job's --debug).
         log.debug("the row checks of table %s failed", table.name, exc_info=True)
-        return 0, [_failing_sql(source, plan, spark_condition(exc))]
+        return 0, _failing_sql(source, plan, spark_condition(exc))
     assert result is not None
     problems: list[Problem] = []
     if source.checks_corrupt_rows and result["corrupt"]:
@@ -296,20 +299,27 @@ def spark_condition(exc: BaseException) -> str | None:
 _WRAPPING_CONDITIONS = {"TASK_WRITE_FAILED"}
 
 
-def _failing_sql(source: Source, plan: TablePlan, condition: str | None) -> Problem:
-    """Name the first sql rule of ``plan`` that fails on the source, evaluating them one by one."""
-    failing = plan.sql_columns[-1]
+def _failing_sql(source: Source, plan: TablePlan, condition: str | None) -> list[Problem]:
+    """Name every sql rule of ``plan`` that fails on the source, evaluating them one by one."""
+    problems = []
     for sql in plan.sql_columns:
         try:
-            source.data.agg(F.count(sql.expression)).first()
+            source.data.select(sql.expression.alias("value")).agg(F.count("value")).first()
         except (PySparkException, Py4JJavaError) as exc:
-            failing, condition = sql, spark_condition(exc) or condition
-            break
-    rule = plan.table.rule_for(failing.column)
+            rule = plan.table.rule_for(sql.column)
+            assert rule is not None
+            reason = spark_condition(exc) or condition or "Spark error"
+            problems.append(_rule_problem(plan, rule, "SQL_FAILED",
+                                          f"the sql expression fails on at least one row ({reason})",
+                                          "make it total, e.g. try_cast instead of CAST, or fix the source rows"))
+    if problems:
+        return problems
+    # The table failed with every rule passing alone; report the table's sql rules together.
+    rule = plan.table.rule_for(plan.sql_columns[-1].column)
     assert rule is not None
-    return _rule_problem(plan, rule, "SQL_FAILED",
-                         f"the sql expression fails on at least one row ({condition or 'Spark error'})",
-                         "make it total, e.g. try_cast instead of CAST, or fix the source rows")
+    return [_rule_problem(plan, rule, "SQL_FAILED",
+                          f"the row checks failed ({condition or 'Spark error'}) while evaluating sql rules",
+                          "run the expressions in a notebook on a sample of the source")]
 
 
 def _corrupt_problem(source: Source, table: TableConfig, count: int) -> Problem:

@@ -27,7 +27,8 @@ def setup_logging() -> None:
         if not logger.handlers:
             logger.addHandler(handler)
     # PySpark logs failed queries with Spark's message, which can quote a row value.
-    logging.getLogger("SQLQueryContextLogger").disabled = True
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        logging.getLogger(name).disabled = True
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -385,3 +385,31 @@ def test_fingerprint_command_does_not_echo_a_typed_key(capsys):
     captured = capsys.readouterr()
     assert typed not in captured.err + captured.out
     assert "looks like key material" in captured.err
+
+
+def test_dotted_column_name_is_one_column(tmp_path, with_key, spark):
+    rows = "id,name,a.b\n1,Ada,x\n2,Grace,y\n"
+    dotted = SMALL_CONFIG.replace("city: keep", "a.b: {pseudonymize: {domain: patient}}")
+    config, target = _setup(tmp_path, rows=rows, config=dotted)
+    assert main(["--config", str(config)]) == 0
+    written = spark.read.format("delta").load(str(target / "people"))
+    assert written.columns == ["id", "name", "a.b"]
+    assert written.where("`a.b` IN ('x', 'y')").count() == 0
+
+
+def test_nondeterministic_sql_rule_runs(tmp_path, with_key, spark):
+    random_city = SMALL_CONFIG.replace("city: keep", 'city: {sql: {expr: "uuid()"}}')
+    config, target = _setup(tmp_path, config=random_city)
+    assert main(["--config", str(config)]) == 0
+    assert spark.read.format("delta").load(str(target / "people")).where("city IS NULL").count() == 0
+
+
+def test_every_failing_sql_rule_is_named(tmp_path, with_key, caplog):
+    two_failing = SMALL_CONFIG.replace("name: {pseudonymize: {domain: patient}}", 'name: {sql: {expr: "CAST(name AS INT)"}}').replace(
+        "city: keep", 'city: {sql: {expr: "CAST(city AS INT)"}}')
+    config, target = _setup(tmp_path, config=two_failing)
+    with caplog.at_level(logging.INFO):
+        assert main(["--config", str(config)]) == 5
+    assert "tables.people.columns.name" in caplog.text
+    assert "tables.people.columns.city" in caplog.text
+    assert not target.exists()

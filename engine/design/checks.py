@@ -318,7 +318,7 @@ def _count_collisions(paired: dict[str, _Paired]) -> list[DomainCollisions]:
 
 def _group_sizes(frame: DataFrame, columns: list[str], k: int) -> tuple[int, int, int, int]:
     """Return (rows, groups, smallest group, rows in groups smaller than k) over ``columns``."""
-    groups = frame.groupBy(*[F.col(name) for name in columns]).count()
+    groups = frame.groupBy(*[F.col(f"`{name}`") for name in columns]).count()
     row = groups.agg(
         F.sum("count").alias("rows"),
         F.count(F.lit(1)).alias("groups"),

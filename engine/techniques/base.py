@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pyspark.sql import Column
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from engine.config.model import Domain, Rule, TableConfig
@@ -159,3 +160,8 @@ def _check_value(technique: Technique, param: Param, value: Any) -> list[Finding
             )
         ]
     return []
+
+
+def column_ref(name: str) -> Column:
+    """Return the source column ``name`` as a Column, quoted so that dots and spaces stay in the name."""
+    return F.col("`" + name.replace("`", "``") + "`")

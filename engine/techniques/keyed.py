@@ -14,7 +14,7 @@ from pyspark.sql import types as T
 from engine.canonical import NUMERIC_TYPES, canonical_text, encode_tuple
 from engine.config.model import Domain, Rule
 from engine.pseudonym import INTEGER_BITS, hmac_sha256_long, integer_bits_for, pseudonym
-from engine.techniques.base import BuildContext, Finding, Param, Technique
+from engine.techniques.base import BuildContext, Finding, Param, Technique, column_ref
 from engine.techniques.temporal import DEFAULT_DATE_FORMAT, check_temporal, near_range_end, read_temporal
 
 PSEUDONYMIZE = "pseudonymize"
@@ -30,7 +30,7 @@ def canonical_inputs(
     for name in names:
         field = ctx.field(name)
         assert field is not None, "validate() checks that every input column exists"
-        text, flag = canonical_text(F.col(field.name), field.dataType, rule_domain)
+        text, flag = canonical_text(column_ref(field.name), field.dataType, rule_domain)
         parts.append(text)
         if flag is not None:
             invalid = flag if invalid is None else (invalid | flag)
