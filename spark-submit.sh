@@ -57,7 +57,7 @@ done
 defaults=()
 $has_master || defaults+=(--master "local[*]")
 # The engine's HMAC function (engine/java); without javac the job uses Spark built-ins.
-hmac_jar="$(cd "$here" && "${PYSPARK_PYTHON:-python3}" -m engine.jvm 2>/dev/null)" || hmac_jar=""
+hmac_jar="$(cd "$here" && "${PYSPARK_PYTHON:-python3}" -m engine.jvm)" || hmac_jar=""
 jars="${ANON_SPARK_JARS:-}"
 [[ -n "$hmac_jar" ]] && jars="${jars:+$jars,}$hmac_jar"
 [[ -n "$jars" ]] && defaults+=(--jars "$jars")

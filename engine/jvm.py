@@ -10,6 +10,8 @@ the built-ins: the pseudonyms are the same, only slower.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import shutil
@@ -102,6 +104,8 @@ def _write_jar(classes: Path, jar: Path) -> None:
         archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
         for path in sorted(classes.rglob("*.class")):
             archive.write(path, path.relative_to(classes).as_posix())
+    # mkstemp creates the file with mode 600; other users of a shared install must read the jar.
+    os.chmod(partial, 0o644)
     os.replace(partial, jar)
 
 
@@ -116,7 +120,38 @@ def register(spark: SparkSession) -> bool:
         except PySparkException:
             log.info("%s is not on the classpath: HMAC uses Spark built-ins (slower, same output)", class_name)
             return False
+    # A stale or foreign jar with the same class names would change every pseudonym silently.
+    if not _known_answer_matches(spark):
+        log.warning("the HMAC jar on the classpath gives wrong results, so HMAC uses Spark built-ins; "
+                    "rebuild it with python -m engine.jvm")
+        for name in FUNCTIONS:
+            spark.sql(f"DROP TEMPORARY FUNCTION IF EXISTS {name}")
+        return False
     return True
+
+
+# A fixed test key and message (not secrets) for the known-answer check of the jar.
+_TEST_KEY = bytes(range(32))
+_TEST_MESSAGE = b"anon-engine known answer"
+
+
+def _known_answer_matches(spark: SparkSession) -> bool:
+    from pyspark.sql import functions as F
+
+    from engine.pseudonym import padded_keys
+
+    digest = hmac.new(_TEST_KEY, _TEST_MESSAGE, hashlib.sha256).digest()
+    inner, outer = (F.lit(key) for key in padded_keys(_TEST_KEY))
+    message = F.lit(_TEST_MESSAGE)
+    try:
+        row = spark.range(1).select(
+            F.call_function(FUNCTION, inner, outer, message).alias("text"),
+            F.call_function(LONG_FUNCTION, inner, outer, message).alias("number"),
+        ).first()
+    except PySparkException:
+        return False
+    return row is not None and row["text"] == digest.hex() and \
+        row["number"] == int.from_bytes(digest[:8], "big", signed=True)
 
 
 def ready() -> bool:
@@ -126,6 +161,7 @@ def ready() -> bool:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="engine.jvm: %(message)s", stream=sys.stderr)
     built = build()
     if built is None:
         sys.exit(1)

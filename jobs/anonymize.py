@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.session import get_session
 
     spark = get_session(f"anonymize {config.name}")
-    log.info("HMAC by %s", "the engine's JVM function" if jvm.ready() else "Spark built-ins (no engine jar)")
+    log.info("HMAC by %s", "the engine's JVM function" if jvm.ready() else "Spark built-ins (no usable engine jar)")
     if args.validate_only or args.explain:
         sources, plans = prepare(spark, config, key)
         if args.explain:

@@ -46,6 +46,7 @@ def test_session_has_the_jvm_function(spark):
     # The jar is built by `make install` and by get_session(); without javac this fails here
     # rather than leaving the JVM form untested.
     assert engine.jvm.ready()
+    assert engine.jvm._known_answer_matches(spark)
     plan = spark.range(1).select(hmac_sha256_hex(b"k" * 32, F.lit("x"))).columns[0]
     assert engine.jvm.FUNCTION in plan
 
