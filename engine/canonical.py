@@ -74,6 +74,9 @@ def encode_tuple(parts: list[Column]) -> Column:
     what makes the encoding injective. A tuple of only NULLs stays NULL.
     """
     if len(parts) == 1:
+        # NOTE: a single part stays as it is, so that one-column pseudonyms do not depend on this
+        # encoding. A single value equal to a tuple's encoding (S1:aS1:b) therefore shares its
+        # pseudonym in the same domain; a separate subkey for tuples would end that.
         return parts[0]
     encoded = [
         F.when(part.isNull(), F.lit("N")).otherwise(

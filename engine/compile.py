@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 from engine.config.model import Config, TableConfig, Where
 from engine.errors import ConfigError, Problem
 from engine.keys import MasterKey
-from engine.pseudonym import output_bits, padded_keys
+from engine.pseudonym import integer_bits_for, output_bits, padded_keys
 from engine.techniques import TECHNIQUES, BuildContext
 from engine.techniques.base import column_ref
 from engine.techniques.keyed import Pseudonymize
@@ -208,8 +208,45 @@ def check_schemas(config: Config, schemas: dict[str, T.StructType]) -> None:
     problems: list[Problem] = []
     for name, table in config.tables.items():
         problems.extend(check_table_schema(table, schemas[name], config))
+    problems.extend(_mixed_integer_widths(config, schemas))
     if problems:
         raise ConfigError(problems)
+
+
+def _mixed_integer_widths(config: Config, schemas: dict[str, T.StructType]) -> list[Problem]:
+    """Report integer domains without 'bits' whose columns have different integer widths.
+
+    Without 'bits', an integer pseudonym takes the width of its column, so an INT column and a
+    BIGINT column of one domain would get different pseudonyms for the same id and stop joining.
+    """
+    widths: dict[str, dict[int, str]] = {}
+    for name, table in config.tables.items():
+        fields = {f.name.lower(): f for f in schemas[name].fields}
+        for column, rule in table.rules.items():
+            domain = config.domains.get(str(rule.params.get("domain")))
+            source_field = fields.get(column.lower())
+            if rule.technique != "pseudonymize" or domain is None or source_field is None:
+                continue
+            if domain.format != "integer" or domain.bits is not None:
+                continue
+            width = integer_bits_for(source_field.dataType)
+            widths.setdefault(domain.name, {}).setdefault(width, f"{name}.{source_field.name}")
+    problems = []
+    for domain_name, seen in sorted(widths.items()):
+        if len(seen) < 2:
+            continue
+        domain = config.domains[domain_name]
+        where = domain.where
+        listed = ", ".join(f"{column} ({bits} bits)" for bits, column in sorted(seen.items()))
+        problems.append(Problem(
+            code="DOMAIN_WIDTH_MIXED",
+            message=f"domain '{domain_name}' has integer columns of different widths: {listed}, so "
+            "the same id would get different pseudonyms and joins would break",
+            fix=f"set bits: {min(seen)} in the domain, or give the columns one type under source.types",
+            file=where.file if where else "", line=where.line if where else None,
+            path=f"domains.{domain_name}",
+        ))
+    return problems
 
 
 def compile_table(table: TableConfig, schema: T.StructType, config: Config, key: MasterKey) -> TablePlan:

@@ -413,3 +413,28 @@ def test_every_failing_sql_rule_is_named(tmp_path, with_key, caplog):
     assert "tables.people.columns.name" in caplog.text
     assert "tables.people.columns.city" in caplog.text
     assert not target.exists()
+
+
+def test_integer_domain_over_int_and_text_columns_is_refused(tmp_path, with_key, caplog):
+    # id is read as INT, while the text column ref holds the same ids: 31 and 63 bits.
+    mixed = """
+version: 1
+name: mixed
+key: {env: ANON_KEY}
+source: {format: csv, path: SOURCE, types: {id: int}}
+target: {path: TARGET}
+domains:
+  patient: {type: integer, format: integer}
+tables:
+  people:
+    columns:
+      id: {pseudonymize: {domain: patient}}
+      name: {pseudonymize: {domain: patient}}
+      city: keep
+"""
+    config, target = _setup(tmp_path, rows="id,name,city\n1,1,Paris\n", config=mixed)
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config)]) == 3
+    assert "DOMAIN_WIDTH_MIXED" in caplog.text
+    assert "people.id (31 bits), people.name (63 bits)" in caplog.text
+    assert not target.exists()
