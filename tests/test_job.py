@@ -299,7 +299,7 @@ def test_spark_submit_script_returns_the_job_exit_code(tmp_path):
         ("NULL", "EXPRESSION_UNTYPED"),  # Delta would drop a column of type void
         # Key columns do not exist where sql rules are evaluated.
         ("hex(__anon_key_0_i)", "EXPRESSION_INVALID"),
-        # In local mode the executor is the driver process, whose environment holds the key.
+        # In local mode the executor is the driver process, whose environment contains the key.
         ("reflect('java.lang.System', 'getenv', 'ANON_KEY')", "SQL_FORBIDDEN"),
         ("upper(system.builtin.java_method('java.lang.System', 'getenv', 'ANON_KEY'))", "SQL_FORBIDDEN"),
         # Spellings the name check misses, caught in the resolved expression tree.
@@ -346,7 +346,7 @@ MANY_IDS = "id,name,city\n" + "".join(f"{n},n{n},c{n % 7}\n" for n in range(300)
 
 
 @pytest.mark.parametrize("bits, code", [(8, 5), (31, 0)])
-def test_collision_check_stops_a_domain_with_too_few_bits(tmp_path, with_key, caplog, bits, code):
+def test_collision_check_narrow_domain(tmp_path, with_key, caplog, bits, code):
     config, target = _setup(tmp_path, rows=MANY_IDS, config=TINY_DOMAIN.replace("BITS", str(bits)))
     with caplog.at_level(logging.INFO):
         assert main(["--config", str(config)]) == code
@@ -366,14 +366,16 @@ def test_collision_check_skips_wide_domains(tmp_path, with_key, caplog):
     assert "): patient" in caplog.text
 
 
-def test_failing_sql_rule_stops_before_writing_and_quotes_no_value(tmp_path, with_key, caplog):
+def test_failing_sql_rule_rejected_unquoted(tmp_path, with_key, caplog):
     casting = SMALL_CONFIG.replace("city: keep", 'city: {sql: {expr: "CAST(city AS INT)"}}')
     config, target = _setup(tmp_path, config=casting)
     with caplog.at_level(logging.INFO):
         assert main(["--config", str(config)]) == 5
-    assert "SQL_FAILED" in caplog.text and "CAST_INVALID_INPUT" in caplog.text
+    assert "SQL_FAILED" in caplog.text
+    assert "CAST_INVALID_INPUT" in caplog.text
     assert "rules.yaml:14: tables.people.columns.city" in caplog.text
-    assert "Paris" not in caplog.text and "Lyon" not in caplog.text
+    assert "Paris" not in caplog.text
+    assert "Lyon" not in caplog.text
     assert not target.exists()
 
 
@@ -415,8 +417,8 @@ def test_every_failing_sql_rule_is_named(tmp_path, with_key, caplog):
     assert not target.exists()
 
 
-def test_integer_domain_over_int_and_text_columns_is_refused(tmp_path, with_key, caplog):
-    # id is read as INT, while the text column ref holds the same ids: 31 and 63 bits.
+def test_integer_domain_mixed_widths(tmp_path, with_key, caplog):
+    # id is read as INT (31 bits) and name stays text (63 bits), both in one integer domain.
     mixed = """
 version: 1
 name: mixed
