@@ -110,15 +110,19 @@ class TablePlan:
     def output_names(self) -> list[str]:
         return [name for name, _ in self.columns]
 
+    def with_sql(self, source: DataFrame) -> DataFrame:
+        """Return ``source`` with the results of the sql rules under their working names."""
+        if not self.sql_columns:
+            return source
+        return source.select("*", *[sql.expression.alias(sql.hidden) for sql in self.sql_columns])
+
     def with_keys(self, source: DataFrame) -> DataFrame:
         """Return ``source`` with the columns the compiled expressions refer to.
 
         sql rules are evaluated first, in a projection of the source alone: an expression such
         as hex(__anon_key_0_i) or to_json(struct(*)) then finds no key column to read.
         """
-        if self.sql_columns:
-            source = source.select("*", *[sql.expression.alias(sql.hidden) for sql in self.sql_columns])
-        return self.keys.attach(source)
+        return self.keys.attach(self.with_sql(source))
 
     def apply(self, source: DataFrame) -> DataFrame:
         """Return ``source`` anonymized: one select of the compiled columns, in source order."""
@@ -235,15 +239,12 @@ def _mixed_integer_widths(config: Config, schemas: dict[str, T.StructType]) -> l
     for domain_name, seen in sorted(widths.items()):
         if len(seen) < 2:
             continue
-        domain = config.domains[domain_name]
-        where = domain.where
         listed = ", ".join(f"{column} ({bits} bits)" for bits, column in sorted(seen.items()))
-        problems.append(Problem(
-            code="DOMAIN_WIDTH_MIXED",
-            message=f"domain '{domain_name}' has integer columns of different widths: {listed}, so "
-            "the same id would get different pseudonyms and joins would break",
-            fix=f"set bits: {min(seen)} in the domain, or give the columns one type under source.types",
-            file=where.file if where else "", line=where.line if where else None,
+        problems.append(Problem.at(
+            config.domains[domain_name].where, "DOMAIN_WIDTH_MIXED",
+            f"domain '{domain_name}' has integer columns of different widths: {listed}, so the same "
+            "id would get different pseudonyms and joins would break",
+            f"set bits: {min(seen)} in the domain, or give the columns one type under source.types",
             path=f"domains.{domain_name}",
         ))
     return problems

@@ -6,6 +6,8 @@ key material, because they end up in scheduler logs that many people read.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -29,6 +31,12 @@ class Problem:
     file: str = ""
     line: int | None = None
     path: str = ""
+
+    @classmethod
+    def at(cls, where: Any, code: str, message: str, fix: str, path: str | None = None) -> Problem:
+        """Build a problem located at ``where`` (a config Where, or None when unknown)."""
+        return cls(code=code, message=message, fix=fix, file=where.file if where else "",
+                   line=where.line if where else None, path=path or (where.path if where else ""))
 
     @property
     def location(self) -> str:

@@ -114,6 +114,9 @@ def register(spark: SparkSession) -> bool:
 
     Returns whether they are. Without the jar nothing is registered and plans use built-ins.
     """
+    # get_session() configures the active session on every call; check the jar only once.
+    if _registered(spark):
+        return True
     for name, (class_name, return_type) in FUNCTIONS.items():
         try:
             spark.udf.registerJavaFunction(name, class_name, return_type)
@@ -157,7 +160,11 @@ def _known_answer_matches(spark: SparkSession) -> bool:
 def ready() -> bool:
     """Tell whether the active session has the HMAC functions, so that plans may call them."""
     spark = SparkSession.getActiveSession()
-    return spark is not None and all(spark.catalog.functionExists(name) for name in FUNCTIONS)
+    return spark is not None and _registered(spark)
+
+
+def _registered(spark: SparkSession) -> bool:
+    return all(spark.catalog.functionExists(name) for name in FUNCTIONS)
 
 
 if __name__ == "__main__":

@@ -164,10 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.env) == bool(args.file):
         parser.error("give exactly one of --env or --file")
     if args.env and looks_like_key_text(args.env):
-        # A key typed where a variable name belongs: say so without repeating it. A key given
+        # A key typed in place of a variable name is reported without repeating it. A key given
         # as --file is left out of the "does not exist" message by load_master_key.
         print("error: the value of --env looks like key material, not a variable name; give the "
-              "name of the environment variable that holds the key", file=sys.stderr)
+              "name of the environment variable that contains the key", file=sys.stderr)
         return EXIT_USAGE
     source = KeySource(env=args.env, file=args.file, where=Where("command line", None, "key"))
     try:

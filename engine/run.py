@@ -127,8 +127,7 @@ def read_sources(spark: SparkSession, config: Config) -> dict[str, Source]:
         try:
             sources[name] = read_source(spark, table.source)
         except SourceError as exc:
-            problems.append(Problem(code=exc.code, message=f"table '{name}': {exc}", fix=exc.fix,
-                                    file=exc.where.file, line=exc.where.line, path=exc.where.path))
+            problems.append(Problem.at(exc.where, exc.code, f"table '{name}': {exc}", exc.fix))
     if problems:
         raise ConfigError(problems)
     return sources
@@ -137,15 +136,12 @@ def read_sources(spark: SparkSession, config: Config) -> dict[str, Source]:
 def check_targets(spark: SparkSession, config: Config) -> None:
     """Raise ConfigError for each target with mode 'error' that already exists."""
     problems = [
-        Problem(
-            code="TARGET_EXISTS",
-            message=f"table '{name}': target {target_label(table.target)} already exists, and mode "
-            "'error' never writes to an existing target",
-            fix="remove the old target, write elsewhere ('target' or --target-root), or set "
+        Problem.at(
+            table.target.where, "TARGET_EXISTS",
+            f"table '{name}': target {target_label(table.target)} already exists, and mode 'error' "
+            "never writes to an existing target",
+            "remove the old target, write elsewhere ('target' or --target-root), or set "
             "mode: overwrite or append",
-            file=table.target.where.file,
-            line=table.target.where.line,
-            path=table.target.where.path,
         )
         for name, table in config.tables.items()
         if table.target.mode == "error" and target_exists(spark, table.target)
@@ -240,10 +236,9 @@ def _check_table(source: Source, plan: TablePlan) -> tuple[int, list[Problem]]:
     # sql rules run here once too: an expression that fails on some row (an ANSI cast, say)
     # then stops the run before any table is written. They are projected before the aggregation,
     # which would reject a nondeterministic expression such as uuid() inside count().
-    frame = source.frame
+    frame = plan.with_sql(source.frame)
     for index, sql in enumerate(plan.sql_columns):
-        frame = frame.withColumn(f"{sql.hidden}_check", sql.expression)
-        aggregates.append(F.count(f"{sql.hidden}_check").alias(f"sql_{index}"))
+        aggregates.append(F.count(sql.hidden).alias(f"sql_{index}"))
     try:
         result = frame.agg(*aggregates).first()
     except (PySparkException, Py4JJavaError) as exc:
@@ -262,17 +257,9 @@ def _check_table(source: Source, plan: TablePlan) -> tuple[int, list[Problem]]:
             rule = table.rule_for(check.column)
             assert rule is not None
             rejection = TECHNIQUES[check.technique].rejection(rule)
-            problems.append(
-                Problem(
-                    code=rejection.code,
-                    message=f"table '{table.name}', column '{check.column}': {bad} value(s) cannot be "
-                    f"processed by '{check.technique}': {rejection.message}",
-                    fix=rejection.fix,
-                    file=rule.where.file,
-                    line=rule.where.line,
-                    path=rule.where.path,
-                )
-            )
+            problems.append(_rule_problem(plan, rule, rejection.code,
+                                          f"{bad} value(s) cannot be processed by '{check.technique}': "
+                                          f"{rejection.message}", rejection.fix))
     return int(result["rows"]), problems
 
 
@@ -432,15 +419,10 @@ def _check_collisions(sources: dict[str, Source], plans: dict[str, TablePlan],
 
 
 def _collision_problem(domain: str, shared: int, where: Where | None) -> Problem:
-    return Problem(
-        code="PSEUDONYM_COLLISION",
-        message=f"domain '{domain}': {shared} pseudonym(s) are shared by two or more distinct "
-        "values, so joins would merge different entities",
-        fix="raise 'bits' for this domain (or use a wider column type)",
-        file=where.file if where else "",
-        line=where.line if where else None,
-        path=f"domains.{domain}",
-    )
+    return Problem.at(where, "PSEUDONYM_COLLISION",
+                      f"domain '{domain}': {shared} pseudonym(s) are shared by two or more distinct "
+                      "values, so joins would merge different entities",
+                      "raise 'bits' for this domain (or use a wider column type)", path=f"domains.{domain}")
 
 
 # Below this chance of any collision, a domain's collision check is not run: one in a trillion.

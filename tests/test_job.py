@@ -419,21 +419,8 @@ def test_every_failing_sql_rule_is_named(tmp_path, with_key, caplog):
 
 def test_integer_domain_mixed_widths(tmp_path, with_key, caplog):
     # id is read as INT (31 bits) and name stays text (63 bits), both in one integer domain.
-    mixed = """
-version: 1
-name: mixed
-key: {env: ANON_KEY}
-source: {format: csv, path: SOURCE, types: {id: int}}
-target: {path: TARGET}
-domains:
-  patient: {type: integer, format: integer}
-tables:
-  people:
-    columns:
-      id: {pseudonymize: {domain: patient}}
-      name: {pseudonymize: {domain: patient}}
-      city: keep
-"""
+    mixed = SMALL_CONFIG.replace("path: SOURCE}", "path: SOURCE, types: {id: int}}").replace(
+        "patient: {}", "patient: {type: integer, format: integer}")
     config, target = _setup(tmp_path, rows="id,name,city\n1,1,Paris\n", config=mixed)
     with caplog.at_level(logging.ERROR):
         assert main(["--config", str(config)]) == 3
